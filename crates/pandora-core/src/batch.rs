@@ -1,0 +1,326 @@
+//! A page of records from one source, as a connector hands it to the store,
+//! and the outcome of writing it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    NewAccount, NewContact, NewConversation, NewDeal, NewDealChange, NewDealContact, NewDocument,
+    NewPipelineStage, NewTask, NewUser, StreamCounts,
+};
+
+/// The kinds of record a source can deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// [`NewUser`].
+    User,
+    /// [`NewAccount`].
+    Account,
+    /// [`NewContact`].
+    Contact,
+    /// [`NewPipelineStage`].
+    PipelineStage,
+    /// [`NewDeal`].
+    Deal,
+    /// [`NewDealContact`].
+    DealContact,
+    /// [`NewConversation`].
+    Conversation,
+    /// [`NewTask`].
+    Task,
+    /// [`NewDocument`].
+    Document,
+}
+
+impl RecordKind {
+    /// Every kind, in the order a batch is written (referenced kinds first).
+    pub const ALL: [RecordKind; 9] = [
+        RecordKind::User,
+        RecordKind::Account,
+        RecordKind::Contact,
+        RecordKind::PipelineStage,
+        RecordKind::Deal,
+        RecordKind::DealContact,
+        RecordKind::Conversation,
+        RecordKind::Task,
+        RecordKind::Document,
+    ];
+
+    /// The table that holds this kind (the same in every store).
+    pub fn table(self) -> &'static str {
+        match self {
+            RecordKind::User => "users",
+            RecordKind::Account => "accounts",
+            RecordKind::Contact => "contacts",
+            RecordKind::PipelineStage => "pipeline_stages",
+            RecordKind::Deal => "deals",
+            RecordKind::DealContact => "deal_contacts",
+            RecordKind::Conversation => "conversations",
+            RecordKind::Task => "tasks",
+            RecordKind::Document => "documents",
+        }
+    }
+}
+
+/// A record the source reports deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    /// Kind of the deleted record.
+    pub kind: RecordKind,
+    /// The vendor's id.
+    pub source_id: String,
+}
+
+/// One page of records from one source. Written atomically with its checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordBatch {
+    /// Source (connector id) of every record in the batch.
+    pub source: String,
+    /// Users.
+    pub users: Vec<NewUser>,
+    /// Accounts.
+    pub accounts: Vec<NewAccount>,
+    /// Contacts.
+    pub contacts: Vec<NewContact>,
+    /// Pipeline stages.
+    pub stages: Vec<NewPipelineStage>,
+    /// Deals.
+    pub deals: Vec<NewDeal>,
+    /// Deal–contact roles.
+    pub deal_contacts: Vec<NewDealContact>,
+    /// Deal field history.
+    pub deal_changes: Vec<NewDealChange>,
+    /// Conversations.
+    pub conversations: Vec<NewConversation>,
+    /// Tasks.
+    pub tasks: Vec<NewTask>,
+    /// Documents.
+    pub documents: Vec<NewDocument>,
+    /// Records deleted in the source.
+    pub deletions: Vec<Deletion>,
+}
+
+impl RecordBatch {
+    /// An empty batch for `source`.
+    pub fn new(source: impl Into<String>) -> Self {
+        RecordBatch {
+            source: source.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Validates and normalizes the batch for a store: checks ids, rounds amounts to
+    /// 4 decimal places, keeps the last occurrence of a repeated source id, and
+    /// computes each record's content hash.
+    pub fn prepare(&self) -> Result<PreparedBatch> {
+        if self.source.trim().is_empty() {
+            return Err(Error::invalid("source", "must not be empty"));
+        }
+        let deals = self
+            .deals
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                d.amount = d.amount.map(|a| a.round_dp(4).normalize());
+                if d.probability.is_some_and(|p| !p.is_finite()) {
+                    return Err(Error::invalid(
+                        format!("deals[{}].probability", d.source_id),
+                        "must be a finite number",
+                    ));
+                }
+                Ok(d)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for c in &self.deal_changes {
+            check_source_id("deal_changes.deal_source_id", &c.deal_source_id)?;
+        }
+        for d in &self.deletions {
+            check_source_id("deletions.source_id", &d.source_id)?;
+        }
+        Ok(PreparedBatch {
+            source: self.source.clone(),
+            users: prepare_all("users", &self.users, |r| r.source_id.clone())?,
+            accounts: prepare_all("accounts", &self.accounts, |r| r.source_id.clone())?,
+            contacts: prepare_all("contacts", &self.contacts, |r| r.source_id.clone())?,
+            stages: prepare_all("stages", &self.stages, |r| r.source_id())?,
+            deals: prepare_all("deals", &deals, |r| r.source_id.clone())?,
+            deal_contacts: prepare_all("deal_contacts", &self.deal_contacts, |r| {
+                format!("{}/{}", r.deal_source_id, r.contact_source_id)
+            })?,
+            conversations: prepare_all("conversations", &self.conversations, |r| {
+                r.source_id.clone()
+            })?,
+            tasks: prepare_all("tasks", &self.tasks, |r| r.source_id.clone())?,
+            documents: prepare_all("documents", &self.documents, |r| r.source_id.clone())?,
+            deal_changes: self.deal_changes.clone(),
+            deletions: self.deletions.clone(),
+        })
+    }
+
+    /// Number of records (of every kind, deletions and changes included).
+    pub fn len(&self) -> usize {
+        self.users.len()
+            + self.accounts.len()
+            + self.contacts.len()
+            + self.stages.len()
+            + self.deals.len()
+            + self.deal_contacts.len()
+            + self.deal_changes.len()
+            + self.conversations.len()
+            + self.tasks.len()
+            + self.documents.len()
+            + self.deletions.len()
+    }
+
+    /// Whether the batch holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn check_source_id(field: &str, id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if id.len() > 512 {
+        return Err(Error::invalid(field, "must be at most 512 bytes"));
+    }
+    Ok(())
+}
+
+fn prepare_all<T: Serialize + Clone>(
+    field: &str,
+    records: &[T],
+    key: impl Fn(&T) -> String,
+) -> Result<Vec<Prepared<T>>> {
+    let mut out: Vec<Prepared<T>> = Vec::with_capacity(records.len());
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(records.len());
+    for r in records {
+        let source_id = key(r);
+        check_source_id(&format!("{field}.source_id"), &source_id)?;
+        let json = serde_json::to_string(r)?;
+        let hash = Sha256::digest(json.as_bytes()).to_vec();
+        let p = Prepared {
+            record: r.clone(),
+            source_id: source_id.clone(),
+            json,
+            hash,
+        };
+        match seen.get(&source_id) {
+            Some(&i) => out[i] = p,
+            None => {
+                seen.insert(source_id, out.len());
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A record ready for a store: its key, its JSON form and the hash of that form.
+#[derive(Debug, Clone)]
+pub struct Prepared<T> {
+    /// The normalized record.
+    pub record: T,
+    /// Its key within the source.
+    pub source_id: String,
+    /// The record serialized as JSON (what the store keeps in `data`).
+    pub json: String,
+    /// SHA-256 of `json`: equal hashes mean nothing changed.
+    pub hash: Vec<u8>,
+}
+
+/// A validated [`RecordBatch`]: no repeated keys, amounts normalized, hashes computed.
+#[derive(Debug, Clone)]
+pub struct PreparedBatch {
+    /// Source of every record.
+    pub source: String,
+    /// Users.
+    pub users: Vec<Prepared<NewUser>>,
+    /// Accounts.
+    pub accounts: Vec<Prepared<NewAccount>>,
+    /// Contacts.
+    pub contacts: Vec<Prepared<NewContact>>,
+    /// Pipeline stages.
+    pub stages: Vec<Prepared<NewPipelineStage>>,
+    /// Deals.
+    pub deals: Vec<Prepared<NewDeal>>,
+    /// Deal–contact roles.
+    pub deal_contacts: Vec<Prepared<NewDealContact>>,
+    /// Conversations.
+    pub conversations: Vec<Prepared<NewConversation>>,
+    /// Tasks.
+    pub tasks: Vec<Prepared<NewTask>>,
+    /// Documents.
+    pub documents: Vec<Prepared<NewDocument>>,
+    /// Deal field history.
+    pub deal_changes: Vec<NewDealChange>,
+    /// Deletions.
+    pub deletions: Vec<Deletion>,
+}
+
+/// A record of any kind in a prepared batch, without its typed form.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// Key within the source.
+    pub source_id: &'a str,
+    /// JSON form.
+    pub json: &'a str,
+    /// Content hash.
+    pub hash: &'a [u8],
+}
+
+impl PreparedBatch {
+    /// The records of `kind`, untyped (what a generic upsert needs).
+    pub fn raw(&self, kind: RecordKind) -> Vec<RawRecord<'_>> {
+        fn raw<T>(v: &[Prepared<T>]) -> Vec<RawRecord<'_>> {
+            v.iter()
+                .map(|p| RawRecord {
+                    source_id: &p.source_id,
+                    json: &p.json,
+                    hash: &p.hash,
+                })
+                .collect()
+        }
+        match kind {
+            RecordKind::User => raw(&self.users),
+            RecordKind::Account => raw(&self.accounts),
+            RecordKind::Contact => raw(&self.contacts),
+            RecordKind::PipelineStage => raw(&self.stages),
+            RecordKind::Deal => raw(&self.deals),
+            RecordKind::DealContact => raw(&self.deal_contacts),
+            RecordKind::Conversation => raw(&self.conversations),
+            RecordKind::Task => raw(&self.tasks),
+            RecordKind::Document => raw(&self.documents),
+        }
+    }
+}
+
+/// What writing a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    /// Counts per record kind (kinds absent from the batch are absent here).
+    pub counts: BTreeMap<RecordKind, StreamCounts>,
+    /// Field-history rows newly stored (repeats are ignored).
+    pub changes_inserted: u64,
+}
+
+impl BatchOutcome {
+    /// Counts for `kind` (zero when absent).
+    pub fn of(&self, kind: RecordKind) -> StreamCounts {
+        self.counts.get(&kind).copied().unwrap_or_default()
+    }
+
+    /// Counts summed over every kind.
+    pub fn total(&self) -> StreamCounts {
+        let mut t = StreamCounts::default();
+        for c in self.counts.values() {
+            t.add(*c);
+        }
+        t
+    }
+}

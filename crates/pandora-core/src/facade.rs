@@ -1,0 +1,381 @@
+//! [`Pandora`], the one entry point for embedders and for the HTTP adapter.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::auth::{constant_time_eq, hash_token, Principal, SecretToken, API_KEY_PREFIX};
+use crate::batch::{BatchOutcome, RecordBatch};
+use crate::error::{Error, Result};
+use crate::model::{
+    self, deal_as_of, Account, ApiKey, Checkpoint, Contact, Deal, DealChange, DealSnapshot,
+    NewApiKey, NewWorkspace, User, Workspace, WorkspaceId, WorkspacePatch,
+};
+use crate::query::{DealFilter, Page, PageRequest};
+use crate::store::Store;
+
+/// Longest workspace or API key name.
+const MAX_NAME: usize = 200;
+
+/// A workspace just created, with its first API key (shown only this once).
+#[derive(Debug, Clone)]
+pub struct CreatedWorkspace {
+    /// The workspace.
+    pub workspace: Workspace,
+    /// Its first API key's record.
+    pub key: ApiKey,
+    /// The key itself.
+    pub api_key: SecretToken,
+}
+
+/// An API key just created (the secret is shown only this once).
+#[derive(Debug, Clone)]
+pub struct CreatedApiKey {
+    /// The key's record.
+    pub key: ApiKey,
+    /// The key itself.
+    pub api_key: SecretToken,
+}
+
+/// Builds a [`Pandora`].
+#[derive(Default)]
+pub struct PandoraBuilder {
+    store: Option<Arc<dyn Store>>,
+    admin_token_hash: Option<Vec<u8>>,
+}
+
+impl PandoraBuilder {
+    /// The store (required).
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The store, already shared.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Accept this admin token (e.g. `PANDORA_ADMIN_TOKEN`). Without one, the
+    /// hash kept by [`Pandora::ensure_admin_token`] is used.
+    pub fn admin_token(mut self, token: &SecretToken) -> Self {
+        self.admin_token_hash = Some(token.hash());
+        self
+    }
+
+    /// Builds the facade.
+    pub fn build(self) -> Result<Pandora> {
+        let store = self
+            .store
+            .ok_or_else(|| Error::invalid("store", "Pandora::builder() needs a store"))?;
+        Ok(Pandora {
+            inner: Arc::new(Inner {
+                store,
+                admin_token_hash: self.admin_token_hash,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    admin_token_hash: Option<Vec<u8>>,
+}
+
+/// Pandora: workspaces, their data, and (in later layers) connectors and skills.
+/// Cheap to clone; every clone shares the same store.
+#[derive(Clone)]
+pub struct Pandora {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Pandora {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pandora")
+            .field("store", &self.inner.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Key under which the hash of a generated admin token is kept.
+const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+
+fn check_name(field: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {MAX_NAME} characters"),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn check_settings(settings: &serde_json::Value) -> Result<()> {
+    if !settings.is_object() {
+        return Err(Error::invalid("settings", "must be a JSON object"));
+    }
+    Ok(())
+}
+
+impl Pandora {
+    /// Starts building a facade.
+    pub fn builder() -> PandoraBuilder {
+        PandoraBuilder::default()
+    }
+
+    /// The store, for layers that need more than the facade offers.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    // ---- authentication -------------------------------------------------
+
+    /// Makes sure an admin token exists when none was configured: on first
+    /// start it generates one, stores its hash, and returns the token (to be
+    /// shown once). Returns `None` when a token is configured or was generated
+    /// before.
+    pub async fn ensure_admin_token(&self) -> Result<Option<SecretToken>> {
+        if self.inner.admin_token_hash.is_some() {
+            return Ok(None);
+        }
+        let token = SecretToken::generate(crate::auth::ADMIN_TOKEN_PREFIX);
+        let hash = hex::encode(token.hash());
+        let stored = self
+            .inner
+            .store
+            .init_setting(ADMIN_TOKEN_SETTING, &hash)
+            .await?;
+        Ok((stored == hash).then_some(token))
+    }
+
+    /// Who a bearer token acts as.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        let hash = hash_token(token);
+        let admin_hash = match &self.inner.admin_token_hash {
+            Some(h) => Some(h.clone()),
+            None => self
+                .inner
+                .store
+                .get_setting(ADMIN_TOKEN_SETTING)
+                .await?
+                .and_then(|h| hex::decode(h).ok()),
+        };
+        if admin_hash.is_some_and(|h| constant_time_eq(&h, &hash)) {
+            return Ok(Principal::Admin);
+        }
+        if token.starts_with(API_KEY_PREFIX) {
+            if let Some(key) = self.inner.store.find_api_key(&hash).await? {
+                return Ok(Principal::Workspace {
+                    workspace_id: key.workspace_id,
+                    key_id: key.id,
+                });
+            }
+        }
+        Err(Error::unauthorized("invalid bearer token"))
+    }
+
+    // ---- workspaces -----------------------------------------------------
+
+    /// Creates a workspace and its first API key.
+    pub async fn create_workspace(&self, new: NewWorkspace) -> Result<CreatedWorkspace> {
+        let name = check_name("name", &new.name)?;
+        let settings = new.settings.unwrap_or_else(|| serde_json::json!({}));
+        check_settings(&settings)?;
+        let now = model::now();
+        let workspace = Workspace {
+            id: model::new_id(),
+            name,
+            settings,
+            created_at: now,
+            updated_at: now,
+        };
+        self.inner.store.create_workspace(&workspace).await?;
+        let CreatedApiKey { key, api_key } = self
+            .create_api_key(
+                workspace.id,
+                NewApiKey {
+                    name: Some("default".into()),
+                },
+            )
+            .await?;
+        tracing::info!(workspace_id = %workspace.id, "workspace created");
+        Ok(CreatedWorkspace {
+            workspace,
+            key,
+            api_key,
+        })
+    }
+
+    /// One workspace.
+    pub async fn get_workspace(&self, id: WorkspaceId) -> Result<Workspace> {
+        self.inner.store.get_workspace(id).await
+    }
+
+    /// Workspaces, most recently changed first.
+    pub async fn list_workspaces(&self, page: &PageRequest) -> Result<Page<Workspace>> {
+        page.validate()?;
+        self.inner.store.list_workspaces(page).await
+    }
+
+    /// Renames a workspace or replaces its settings.
+    pub async fn update_workspace(
+        &self,
+        id: WorkspaceId,
+        mut patch: WorkspacePatch,
+    ) -> Result<Workspace> {
+        if let Some(name) = &patch.name {
+            patch.name = Some(check_name("name", name)?);
+        }
+        if let Some(settings) = &patch.settings {
+            check_settings(settings)?;
+        }
+        self.inner.store.update_workspace(id, &patch).await
+    }
+
+    /// Deletes a workspace and all of its data.
+    pub async fn delete_workspace(&self, id: WorkspaceId) -> Result<()> {
+        self.inner.store.delete_workspace(id).await?;
+        tracing::info!(workspace_id = %id, "workspace deleted");
+        Ok(())
+    }
+
+    // ---- API keys -------------------------------------------------------
+
+    /// Creates an API key for a workspace.
+    pub async fn create_api_key(
+        &self,
+        workspace: WorkspaceId,
+        new: NewApiKey,
+    ) -> Result<CreatedApiKey> {
+        let name = check_name("name", new.name.as_deref().unwrap_or("default"))?;
+        self.inner.store.get_workspace(workspace).await?;
+        let api_key = SecretToken::generate(API_KEY_PREFIX);
+        let key = ApiKey {
+            id: model::new_id(),
+            workspace_id: workspace,
+            name,
+            prefix: api_key.display_prefix(),
+            hash: api_key.hash(),
+            created_at: model::now(),
+        };
+        self.inner.store.create_api_key(&key).await?;
+        Ok(CreatedApiKey { key, api_key })
+    }
+
+    /// A workspace's API keys (no secrets).
+    pub async fn list_api_keys(&self, workspace: WorkspaceId) -> Result<Vec<ApiKey>> {
+        self.inner.store.get_workspace(workspace).await?;
+        self.inner.store.list_api_keys(workspace).await
+    }
+
+    /// Revokes an API key.
+    pub async fn delete_api_key(&self, workspace: WorkspaceId, key_id: Uuid) -> Result<()> {
+        self.inner.store.delete_api_key(workspace, key_id).await
+    }
+
+    // ---- data -----------------------------------------------------------
+
+    /// Writes a batch of records (and optionally its checkpoint) atomically.
+    pub async fn ingest(
+        &self,
+        workspace: WorkspaceId,
+        batch: &RecordBatch,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<BatchOutcome> {
+        let prepared = batch.prepare()?;
+        self.inner
+            .store
+            .write_batch(workspace, &prepared, checkpoint)
+            .await
+    }
+
+    /// Deals matching `filter`.
+    pub async fn list_deals(
+        &self,
+        workspace: WorkspaceId,
+        filter: &DealFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Deal>> {
+        filter.validate()?;
+        page.validate()?;
+        self.inner.store.list_deals(workspace, filter, page).await
+    }
+
+    /// One deal.
+    pub async fn get_deal(&self, workspace: WorkspaceId, id: Uuid) -> Result<Deal> {
+        self.inner.store.get_deal(workspace, id).await
+    }
+
+    /// A deal's stage changes, oldest first.
+    pub async fn stage_history(
+        &self,
+        workspace: WorkspaceId,
+        deal: Uuid,
+    ) -> Result<Vec<DealChange>> {
+        let mut all = self.inner.store.deal_history(workspace, deal).await?;
+        all.retain(|c| c.field == model::DealField::Stage);
+        Ok(all)
+    }
+
+    /// A deal's full field history, oldest first.
+    pub async fn deal_history(
+        &self,
+        workspace: WorkspaceId,
+        deal: Uuid,
+    ) -> Result<Vec<DealChange>> {
+        self.inner.store.deal_history(workspace, deal).await
+    }
+
+    /// A deal as it stood at `at`, rebuilt from its history (`None` if it did not exist yet).
+    pub async fn deal_as_of(
+        &self,
+        workspace: WorkspaceId,
+        deal: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<DealSnapshot>> {
+        let d = self.inner.store.get_deal(workspace, deal).await?;
+        let changes = self.inner.store.deal_history(workspace, deal).await?;
+        let stages = self.inner.store.list_stages(workspace).await?;
+        Ok(deal_as_of(&d, &changes, &stages, at))
+    }
+
+    /// Contacts.
+    pub async fn list_contacts(
+        &self,
+        workspace: WorkspaceId,
+        page: &PageRequest,
+    ) -> Result<Page<Contact>> {
+        page.validate()?;
+        self.inner.store.list_contacts(workspace, page).await
+    }
+
+    /// Accounts.
+    pub async fn list_accounts(
+        &self,
+        workspace: WorkspaceId,
+        page: &PageRequest,
+    ) -> Result<Page<Account>> {
+        page.validate()?;
+        self.inner.store.list_accounts(workspace, page).await
+    }
+
+    /// Users (reps), with manager and team.
+    pub async fn list_users(
+        &self,
+        workspace: WorkspaceId,
+        page: &PageRequest,
+    ) -> Result<Page<User>> {
+        page.validate()?;
+        self.inner.store.list_users(workspace, page).await
+    }
+
+    /// Whether the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        self.inner.store.ping().await
+    }
+}

@@ -1,0 +1,113 @@
+//! Records of sync and skill runs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Whether a sync reads everything or only what changed since the last cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Read everything.
+    Full,
+    /// Resume from the stored cursors.
+    Incremental,
+}
+
+/// State of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Being worked on.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+/// Per-stream write counts of a sync run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StreamCounts {
+    /// New rows.
+    pub inserted: u64,
+    /// Changed rows.
+    pub updated: u64,
+    /// Rows delivered again without change.
+    pub unchanged: u64,
+    /// Rows soft-deleted.
+    pub deleted: u64,
+}
+
+impl StreamCounts {
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, other: StreamCounts) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.deleted += other.deleted;
+    }
+}
+
+/// One run of a connector's sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncRun {
+    /// Run id.
+    pub id: Uuid,
+    /// Owning workspace.
+    pub workspace_id: Uuid,
+    /// Connection synced.
+    pub connection_id: Uuid,
+    /// Full or incremental.
+    pub mode: SyncMode,
+    /// State.
+    pub status: RunStatus,
+    /// Per-stream counts.
+    pub counts: BTreeMap<String, StreamCounts>,
+    /// Error, when failed.
+    pub error: Option<String>,
+    /// When the run was queued.
+    pub created_at: DateTime<Utc>,
+    /// When a worker started it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One run of a skill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SkillRun {
+    /// Run id.
+    pub id: Uuid,
+    /// Owning workspace.
+    pub workspace_id: Uuid,
+    /// Skill id.
+    pub skill: String,
+    /// Period label the run covers.
+    pub period: Option<String>,
+    /// Settings used.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub settings: serde_json::Value,
+    /// State.
+    pub status: RunStatus,
+    /// The report (JSON).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub report: Option<serde_json::Value>,
+    /// Error, when failed.
+    pub error: Option<String>,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,147 @@
+//! The persistence traits every store implements.
+//!
+//! Every method that touches tenant data takes the workspace id first, and a
+//! store must scope every query by it: a row of workspace A is never read or
+//! changed through workspace B, even by its exact id (such a call answers
+//! [`Error::NotFound`](crate::Error::NotFound)).
+//!
+//! The conformance suite in [`crate::testing`] (feature `testing`) pins the
+//! behaviour; every store runs all of it against a real database.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::batch::{BatchOutcome, PreparedBatch, RecordKind};
+use crate::error::Result;
+use crate::model::{
+    Account, ApiKey, Checkpoint, Connection, Contact, Deal, DealChange, NewConnection,
+    PipelineStage, User, Workspace, WorkspaceId, WorkspacePatch,
+};
+use crate::query::{DealFilter, Page, PageRequest};
+
+/// Workspaces, their API keys, and deployment-wide settings.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    /// Stores a new workspace.
+    async fn create_workspace(&self, workspace: &Workspace) -> Result<()>;
+    /// One workspace.
+    async fn get_workspace(&self, id: WorkspaceId) -> Result<Workspace>;
+    /// Workspaces, newest change first (sorted by `updated_at`).
+    async fn list_workspaces(&self, page: &PageRequest) -> Result<Page<Workspace>>;
+    /// Applies a patch and returns the result.
+    async fn update_workspace(&self, id: WorkspaceId, patch: &WorkspacePatch) -> Result<Workspace>;
+    /// Deletes a workspace and every row it owns.
+    async fn delete_workspace(&self, id: WorkspaceId) -> Result<()>;
+
+    /// Stores a new API key (its hash).
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// A workspace's API keys, oldest first.
+    async fn list_api_keys(&self, workspace: WorkspaceId) -> Result<Vec<ApiKey>>;
+    /// Deletes one API key of a workspace.
+    async fn delete_api_key(&self, workspace: WorkspaceId, key_id: Uuid) -> Result<()>;
+    /// The key with this SHA-256 hash, whatever its workspace (authentication).
+    async fn find_api_key(&self, hash: &[u8]) -> Result<Option<ApiKey>>;
+
+    /// A deployment-wide setting.
+    async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    /// Stores `value` under `key` unless a value is already there; returns the stored value.
+    /// Safe when several replicas race.
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String>;
+}
+
+/// Connections and their sync checkpoints.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Creates the workspace's connection for `new.connector`, or replaces its
+    /// status, credentials and config if it exists.
+    async fn upsert_connection(
+        &self,
+        workspace: WorkspaceId,
+        new: &NewConnection,
+    ) -> Result<Connection>;
+    /// The workspace's connection to a connector.
+    async fn get_connection(&self, workspace: WorkspaceId, connector: &str) -> Result<Connection>;
+    /// The workspace's connections, by connector id.
+    async fn list_connections(&self, workspace: WorkspaceId) -> Result<Vec<Connection>>;
+    /// Deletes a connection and its checkpoints.
+    async fn delete_connection(&self, workspace: WorkspaceId, connection_id: Uuid) -> Result<()>;
+    /// The stored cursors of a connection, by stream.
+    async fn get_checkpoints(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+    ) -> Result<BTreeMap<String, serde_json::Value>>;
+}
+
+/// Synced records: batch writes and keyset-paginated reads.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Writes a page of records and, when given, its checkpoint, in one
+    /// transaction: on any error nothing of it is stored.
+    ///
+    /// Records are upserted on `(workspace, source, source_id)`; a record whose
+    /// content is unchanged is not touched and counts as unchanged. A record
+    /// delivered again after a deletion is restored. Deletions soft-delete.
+    /// Field-history rows are keyed by deal, field, time and new value, so
+    /// repeating them stores nothing; one naming an unknown deal fails the batch.
+    async fn write_batch(
+        &self,
+        workspace: WorkspaceId,
+        batch: &PreparedBatch,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<BatchOutcome>;
+
+    /// Deals matching `filter`, excluding soft-deleted ones.
+    async fn list_deals(
+        &self,
+        workspace: WorkspaceId,
+        filter: &DealFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Deal>>;
+    /// One deal (soft-deleted ones too, with `deleted_at` set).
+    async fn get_deal(&self, workspace: WorkspaceId, id: Uuid) -> Result<Deal>;
+    /// One deal by its source key (soft-deleted ones too).
+    async fn get_deal_by_source(
+        &self,
+        workspace: WorkspaceId,
+        source: &str,
+        source_id: &str,
+    ) -> Result<Deal>;
+    /// A deal's field history, oldest first (ties by id).
+    async fn deal_history(&self, workspace: WorkspaceId, deal_id: Uuid) -> Result<Vec<DealChange>>;
+    /// Contacts, excluding soft-deleted ones (sorted by `updated_at`).
+    async fn list_contacts(
+        &self,
+        workspace: WorkspaceId,
+        page: &PageRequest,
+    ) -> Result<Page<Contact>>;
+    /// Accounts, excluding soft-deleted ones (sorted by `updated_at`).
+    async fn list_accounts(
+        &self,
+        workspace: WorkspaceId,
+        page: &PageRequest,
+    ) -> Result<Page<Account>>;
+    /// Users, excluding soft-deleted ones (sorted by `updated_at`).
+    async fn list_users(&self, workspace: WorkspaceId, page: &PageRequest) -> Result<Page<User>>;
+    /// The workspace's pipeline stages, by pipeline and display order.
+    async fn list_stages(&self, workspace: WorkspaceId) -> Result<Vec<PipelineStage>>;
+    /// Number of live (not soft-deleted) records of `kind` in the workspace.
+    async fn count_records(&self, workspace: WorkspaceId, kind: RecordKind) -> Result<u64>;
+}
+
+/// Liveness of the backing database.
+#[async_trait]
+pub trait StoreHealth: Send + Sync {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
+    /// The store's name, e.g. `"postgres"`.
+    fn backend(&self) -> &'static str;
+}
+
+/// Everything Pandora persists. Implemented automatically for any type that
+/// implements the focused traits.
+pub trait Store: WorkspaceStore + ConnectionStore + RecordStore + StoreHealth {}
+
+impl<T: WorkspaceStore + ConnectionStore + RecordStore + StoreHealth> Store for T {}
