@@ -1,1 +1,68 @@
 //! The store conformance suite (feature `testing`).
+//!
+//! One set of behavioural tests that every [`Store`](crate::store::Store)
+//! runs against a real database. A store crate invokes
+//! [`store_conformance_suite!`](crate::store_conformance_suite) with an async
+//! expression that yields a fresh, migrated, empty store; each test gets its
+//! own store.
+
+mod fixtures;
+mod history;
+mod pagination;
+mod records;
+mod tenancy;
+mod workspaces;
+
+pub use fixtures::{deal, new_workspace};
+pub use history::{batch_and_checkpoint_commit_together, deal_history_order_and_as_of};
+pub use pagination::{
+    deal_filters, keyset_pagination_with_ties_and_inserts, null_sort_values_come_last,
+};
+pub use records::{
+    concurrent_writers_leave_one_row_per_key, references_are_resolved, soft_delete_and_restore,
+    stages_are_listed_in_pipeline_order, update_by_source_key, upsert_is_idempotent,
+};
+pub use tenancy::{delete_workspace_removes_its_data, tenant_isolation};
+pub use workspaces::{api_keys, connections, settings_are_initialised_once, workspace_crud};
+
+/// Generates one `#[tokio::test]` per conformance test, each on a fresh store
+/// made by `$make` (an async expression yielding a value that implements
+/// [`Store`](crate::store::Store)).
+///
+/// ```ignore
+/// pandora_core::store_conformance_suite!(my_store::testing::fresh_store());
+/// ```
+#[macro_export]
+macro_rules! store_conformance_suite {
+    ($make:expr) => {
+        $crate::store_conformance_suite!(@tests $make;
+            workspace_crud,
+            api_keys,
+            settings_are_initialised_once,
+            connections,
+            upsert_is_idempotent,
+            update_by_source_key,
+            soft_delete_and_restore,
+            references_are_resolved,
+            stages_are_listed_in_pipeline_order,
+            concurrent_writers_leave_one_row_per_key,
+            tenant_isolation,
+            delete_workspace_removes_its_data,
+            keyset_pagination_with_ties_and_inserts,
+            null_sort_values_come_last,
+            deal_filters,
+            deal_history_order_and_as_of,
+            batch_and_checkpoint_commit_together
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store: ::std::sync::Arc<dyn $crate::store::Store> =
+                    ::std::sync::Arc::new($make.await);
+                $crate::testing::$name(store).await;
+            }
+        )*
+    };
+}
