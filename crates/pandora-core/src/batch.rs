@@ -324,3 +324,72 @@ impl BatchOutcome {
         t
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    fn deal(id: &str, amount: &str) -> NewDeal {
+        NewDeal {
+            source_id: id.into(),
+            name: id.into(),
+            amount: Some(amount.parse().expect("decimal")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn prepare_keeps_the_last_occurrence_and_rounds_amounts() {
+        let mut b = RecordBatch::new("hubspot");
+        b.deals = vec![deal("a", "1"), deal("b", "2.123456"), deal("a", "3.00")];
+        let p = b.prepare().expect("prepare");
+        assert_eq!(p.deals.len(), 2);
+        assert_eq!(p.deals[0].source_id, "a");
+        assert_eq!(p.deals[0].record.amount, Some(Decimal::from(3)));
+        assert_eq!(
+            p.deals[1].record.amount,
+            Some("2.1235".parse().expect("decimal"))
+        );
+        assert_eq!(p.raw(RecordKind::Deal).len(), 2);
+    }
+
+    #[test]
+    fn equal_content_has_equal_hashes() {
+        let mut one = RecordBatch::new("s");
+        one.deals = vec![deal("a", "1.50")];
+        let mut two = RecordBatch::new("s");
+        two.deals = vec![deal("a", "1.5")];
+        let (p1, p2) = (one.prepare().expect("p1"), two.prepare().expect("p2"));
+        assert_eq!(
+            p1.deals[0].hash, p2.deals[0].hash,
+            "1.50 and 1.5 are the same amount"
+        );
+        two.deals[0].name = "renamed".into();
+        assert_ne!(p1.deals[0].hash, two.prepare().expect("p3").deals[0].hash);
+    }
+
+    #[test]
+    fn invalid_batches_name_the_field() {
+        let b = RecordBatch::new(" ");
+        assert!(
+            matches!(b.prepare(), Err(Error::InvalidInput { ref field, .. }) if field == "source")
+        );
+        let mut b = RecordBatch::new("s");
+        b.deals = vec![deal("", "1")];
+        assert!(
+            matches!(b.prepare(), Err(Error::InvalidInput { ref field, .. }) if field == "deals.source_id")
+        );
+        let mut b = RecordBatch::new("s");
+        let mut d = deal("x", "1");
+        d.probability = Some(f64::NAN);
+        b.deals = vec![d];
+        assert!(b.prepare().is_err());
+        let mut b = RecordBatch::new("s");
+        b.users = vec![NewUser {
+            source_id: "x".repeat(513),
+            ..Default::default()
+        }];
+        assert!(b.prepare().is_err());
+    }
+}

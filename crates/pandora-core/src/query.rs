@@ -299,3 +299,103 @@ impl DealFilter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sort(key: SortKey, direction: Direction) -> Sort {
+        Sort { key, direction }
+    }
+
+    #[test]
+    fn cursor_round_trips_and_is_bound_to_its_sort() {
+        let s = sort(SortKey::Amount, Direction::Asc);
+        let c = Cursor {
+            sort: s,
+            value: CursorValue::Decimal("12.3400".parse().expect("decimal")),
+            id: Uuid::now_v7(),
+        };
+        let encoded = c.encode();
+        assert!(encoded
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'));
+        assert_eq!(Cursor::decode(&encoded, s).expect("decode"), c);
+        let err = Cursor::decode(&encoded, Sort::default()).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "cursor"));
+    }
+
+    #[test]
+    fn garbage_cursors_are_invalid_input() {
+        for bad in ["", "not base64!", "e30", "eyJ4IjoxfQ"] {
+            let err = Cursor::decode(bad, Sort::default()).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidInput { ref field, .. } if field == "cursor"),
+                "{bad}: {err:?}"
+            );
+        }
+        // A value of the wrong type for the sort key.
+        let forged = Cursor {
+            sort: sort(SortKey::CloseDate, Direction::Desc),
+            value: CursorValue::Decimal(Decimal::ONE),
+            id: Uuid::nil(),
+        };
+        assert!(Cursor::decode(&forged.encode(), forged.sort).is_err());
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        for bad in [0, MAX_LIMIT + 1] {
+            let err = PageRequest::parse(Some(bad), Sort::default(), None).unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "limit"));
+        }
+        assert_eq!(
+            PageRequest::parse(None, Sort::default(), None)
+                .expect("default")
+                .limit,
+            DEFAULT_LIMIT
+        );
+        assert_eq!(
+            PageRequest::parse(Some(MAX_LIMIT), Sort::default(), None)
+                .expect("max")
+                .limit,
+            MAX_LIMIT
+        );
+    }
+
+    #[test]
+    fn page_from_rows_uses_the_extra_row_only_as_a_signal() {
+        let cursor_of = |n: &u32| Cursor {
+            sort: Sort::default(),
+            value: CursorValue::Null,
+            id: Uuid::from_u128(u128::from(*n)),
+        };
+        let p = Page::from_rows(vec![1, 2, 3], 2, cursor_of);
+        assert_eq!(p.data, vec![1, 2]);
+        assert_eq!(p.next_cursor.map(|c| c.id), Some(Uuid::from_u128(2)));
+        let p = Page::from_rows(vec![1, 2], 2, cursor_of);
+        assert_eq!(p.data, vec![1, 2]);
+        assert!(p.next_cursor.is_none());
+    }
+
+    #[test]
+    fn contradictory_filters_are_rejected() {
+        let f = DealFilter {
+            close_date_from: NaiveDate::from_ymd_opt(2026, 2, 1),
+            close_date_to: NaiveDate::from_ymd_opt(2026, 1, 1),
+            ..Default::default()
+        };
+        assert!(
+            matches!(f.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "close_date_from")
+        );
+        let f = DealFilter {
+            min_amount: Some(Decimal::TEN),
+            max_amount: Some(Decimal::ONE),
+            ..Default::default()
+        };
+        assert!(
+            matches!(f.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "min_amount")
+        );
+        assert!(DealFilter::default().validate().is_ok());
+    }
+}

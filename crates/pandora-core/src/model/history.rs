@@ -224,3 +224,85 @@ pub fn deal_as_of(
         owner_source_id: value_at(DealField::Owner),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NewDeal;
+    use chrono::TimeZone;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, day, 0, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn deal() -> Deal {
+        Deal {
+            id: Uuid::now_v7(),
+            workspace_id: Uuid::now_v7(),
+            source: "s".into(),
+            fields: NewDeal {
+                source_id: "d".into(),
+                name: "d".into(),
+                stage: Some("won".into()),
+                stage_category: StageCategory::Won,
+                amount: Some(Decimal::from(10)),
+                source_created_at: Some(at(1)),
+                ..Default::default()
+            },
+            owner_id: None,
+            account_id: None,
+            created_at: at(20),
+            updated_at: at(20),
+            deleted_at: None,
+        }
+    }
+
+    fn change(field: DealField, old: Option<&str>, new: Option<&str>, day: u32) -> DealChange {
+        DealChange {
+            id: Uuid::now_v7(),
+            workspace_id: Uuid::nil(),
+            deal_id: Uuid::nil(),
+            field,
+            old_value: old.map(Into::into),
+            new_value: new.map(Into::into),
+            changed_at: at(day),
+            origin: ChangeOrigin::Vendor,
+        }
+    }
+
+    #[test]
+    fn without_history_the_current_state_holds() {
+        let d = deal();
+        let s = deal_as_of(&d, &[], &[], at(5)).expect("exists");
+        assert_eq!(s.stage.as_deref(), Some("won"));
+        assert_eq!(s.stage_category, StageCategory::Won);
+        assert_eq!(s.amount, Some(Decimal::from(10)));
+    }
+
+    #[test]
+    fn vendor_history_without_old_values_uses_the_latest_earlier_value() {
+        // HubSpot gives only (value, timestamp) pairs.
+        let d = deal();
+        let h = vec![
+            change(DealField::Stage, None, Some("appointment"), 1),
+            change(DealField::Stage, None, Some("contract"), 4),
+            change(DealField::Stage, None, Some("won"), 9),
+        ];
+        let s = deal_as_of(&d, &h, &[], at(5)).expect("exists");
+        assert_eq!(s.stage.as_deref(), Some("contract"));
+        assert_eq!(
+            s.stage_category,
+            StageCategory::Open,
+            "unknown past stage counts as open"
+        );
+        let s = deal_as_of(&d, &h, &[], at(10)).expect("exists");
+        assert_eq!(s.stage_category, StageCategory::Won);
+    }
+
+    #[test]
+    fn the_deal_does_not_exist_before_it_was_created() {
+        assert!(deal_as_of(&deal(), &[], &[], at(1) - chrono::Duration::seconds(1)).is_none());
+    }
+}
