@@ -1,1 +1,93 @@
-//! placeholder
+//! # pandora-http
+//!
+//! Pandora's REST API as an [`axum::Router`], to serve on its own (the
+//! `pandora` binary does) or to mount into any axum app:
+//!
+//! ```no_run
+//! # async fn demo(pandora: pandora_core::Pandora) -> std::io::Result<()> {
+//! let app = axum::Router::new().merge(pandora_http::router(pandora));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! The adapter talks only to the [`Pandora`] facade. Every request but the
+//! probes and the OpenAPI document needs `Authorization: Bearer <token>`: the
+//! admin token may do everything; a workspace API key only touches its own
+//! workspace, and any other workspace id answers 404 exactly like a missing
+//! one. Every 4xx/5xx body is an RFC 9457 [`Problem`]; every response carries
+//! an `x-request-id`. The routes are listed in [`ROUTES`] and described by the
+//! OpenAPI document at `/api/openapi.json` ([`ApiDoc`]).
+
+pub mod auth;
+pub mod json;
+pub mod middleware;
+pub mod openapi;
+pub mod params;
+pub mod problem;
+pub mod routes;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use pandora_core::Pandora;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
+use tracing::Level;
+
+pub use openapi::ApiDoc;
+pub use problem::Problem;
+
+/// Largest request body accepted (1 MiB); larger ones answer 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Every route of the API as `(method, path)`, in axum's path syntax.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/api/openapi.json"),
+    ("POST", "/api/workspaces"),
+    ("GET", "/api/workspaces"),
+    ("GET", "/api/workspaces/{id}"),
+    ("PATCH", "/api/workspaces/{id}"),
+    ("DELETE", "/api/workspaces/{id}"),
+    ("GET", "/api/workspaces/{id}/deals"),
+    ("GET", "/api/workspaces/{id}/deals/{dealId}"),
+    ("GET", "/api/workspaces/{id}/deals/{dealId}/stage-history"),
+    ("GET", "/api/workspaces/{id}/contacts"),
+    ("GET", "/api/workspaces/{id}/accounts"),
+    ("GET", "/api/workspaces/{id}/users"),
+    ("POST", "/api/workspaces/{id}/api-keys"),
+    ("GET", "/api/workspaces/{id}/api-keys"),
+    ("DELETE", "/api/workspaces/{id}/api-keys/{keyId}"),
+];
+
+/// Pandora's REST API over `pandora`, with its middleware (request ids,
+/// tracing, body limit, problem bodies, panic recovery).
+pub fn router(pandora: Pandora) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(middleware::request_span)
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(LatencyUnit::Millis),
+                ),
+        )
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(
+            middleware::problem_for_bare_errors,
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    routes::routes()
+        .fallback(middleware::no_such_route)
+        .with_state(pandora)
+        .layer(layers)
+}

@@ -1,0 +1,97 @@
+//! The API's routes, one module per resource, and the response types they share.
+
+pub mod api_keys;
+pub mod data;
+pub mod health;
+pub mod workspaces;
+
+use axum::routing::{delete, get};
+use axum::Router;
+use pandora_core::query::Page;
+use pandora_core::Pandora;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every route of the API, without middleware.
+pub(crate) fn routes() -> Router<Pandora> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/openapi.json", get(crate::openapi::openapi_json))
+        .route(
+            "/api/workspaces",
+            get(workspaces::list_workspaces).post(workspaces::create_workspace),
+        )
+        .route(
+            "/api/workspaces/{id}",
+            get(workspaces::get_workspace)
+                .patch(workspaces::update_workspace)
+                .delete(workspaces::delete_workspace),
+        )
+        .route("/api/workspaces/{id}/deals", get(data::list_deals))
+        .route("/api/workspaces/{id}/deals/{dealId}", get(data::get_deal))
+        .route(
+            "/api/workspaces/{id}/deals/{dealId}/stage-history",
+            get(data::stage_history),
+        )
+        .route("/api/workspaces/{id}/contacts", get(data::list_contacts))
+        .route("/api/workspaces/{id}/accounts", get(data::list_accounts))
+        .route("/api/workspaces/{id}/users", get(data::list_users))
+        .route(
+            "/api/workspaces/{id}/api-keys",
+            get(api_keys::list_api_keys).post(api_keys::create_api_key),
+        )
+        .route(
+            "/api/workspaces/{id}/api-keys/{keyId}",
+            delete(api_keys::delete_api_key),
+        )
+}
+
+/// Defines a page-of-rows response type for `$item`.
+macro_rules! list_type {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Serialize, ToSchema)]
+        pub struct $name {
+            /// The rows of this page.
+            pub data: Vec<$item>,
+            /// Pass as `cursor` to read the next page; `null` on the last page.
+            pub next_cursor: Option<String>,
+        }
+
+        impl From<Page<$item>> for $name {
+            fn from(page: Page<$item>) -> Self {
+                $name {
+                    data: page.data,
+                    next_cursor: page.next_cursor.map(|c| c.encode()),
+                }
+            }
+        }
+    };
+}
+
+list_type!(
+    /// A page of workspaces.
+    WorkspaceList,
+    pandora_core::model::Workspace
+);
+list_type!(
+    /// A page of deals.
+    DealList,
+    pandora_core::model::Deal
+);
+list_type!(
+    /// A page of contacts.
+    ContactList,
+    pandora_core::model::Contact
+);
+list_type!(
+    /// A page of accounts.
+    AccountList,
+    pandora_core::model::Account
+);
+list_type!(
+    /// A page of users (reps), with manager and team.
+    UserList,
+    pandora_core::model::User
+);
