@@ -24,6 +24,7 @@ pub mod facade;
 pub mod model;
 pub mod query;
 pub mod store;
+pub mod vault;
 
 #[cfg(feature = "testing")]
 pub mod testing;
