@@ -1,0 +1,154 @@
+//! [`ConnectionStore`]: connections and their sync checkpoints.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use pandora_core::model::{
+    self, Connection, ConnectionStatus, NewConnection, StoredCredentials, WorkspaceId,
+};
+use pandora_core::store::ConnectionStore;
+use pandora_core::{Error, Result};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Executor, Sqlite};
+use uuid::Uuid;
+
+use crate::codec::{
+    col, id_from_sql, id_to_sql, json_from_sql, opt_time_from_sql, time_from_sql, time_to_sql,
+};
+use crate::errors::{db_error, db_error_in};
+use crate::SqliteStore;
+
+const CONNECTION_COLUMNS: &str = "workspace_id, id, connector, status, credentials, config, \
+                                  last_sync_at, last_error, created_at, updated_at";
+
+#[async_trait]
+impl ConnectionStore for SqliteStore {
+    async fn upsert_connection(
+        &self,
+        workspace: WorkspaceId,
+        new: &NewConnection,
+    ) -> Result<Connection> {
+        let now = time_to_sql(model::now());
+        let row = sqlx::query(&format!(
+            "INSERT INTO connections \
+                 (workspace_id, id, connector, status, credentials, config, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (workspace_id, connector) DO UPDATE SET \
+                 status = excluded.status, credentials = excluded.credentials, \
+                 config = excluded.config, updated_at = excluded.updated_at \
+             RETURNING {CONNECTION_COLUMNS}"
+        ))
+        .bind(id_to_sql(workspace))
+        .bind(id_to_sql(model::new_id()))
+        .bind(&new.connector)
+        .bind(new.status.as_str())
+        .bind(new.credentials.as_ref().map(|c| c.0.as_str()))
+        .bind(serde_json::to_string(&new.config)?)
+        .bind(now)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_error_in(workspace))?;
+        connection_from_row(&row)
+    }
+
+    async fn get_connection(&self, workspace: WorkspaceId, connector: &str) -> Result<Connection> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE workspace_id = ? AND connector = ?"
+        ))
+        .bind(id_to_sql(workspace))
+        .bind(connector)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| Error::not_found("connection", connector))?;
+        connection_from_row(&row)
+    }
+
+    async fn list_connections(&self, workspace: WorkspaceId) -> Result<Vec<Connection>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE workspace_id = ? ORDER BY connector"
+        ))
+        .bind(id_to_sql(workspace))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(connection_from_row).collect()
+    }
+
+    async fn delete_connection(&self, workspace: WorkspaceId, connection_id: Uuid) -> Result<()> {
+        let done = sqlx::query("DELETE FROM connections WHERE workspace_id = ? AND id = ?")
+            .bind(id_to_sql(workspace))
+            .bind(id_to_sql(connection_id))
+            .execute(self.pool())
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("connection", connection_id));
+        }
+        Ok(())
+    }
+
+    async fn get_checkpoints(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+    ) -> Result<BTreeMap<String, serde_json::Value>> {
+        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+        ensure_connection(&mut *conn, workspace, connection_id).await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT stream, cursor FROM sync_checkpoints \
+             WHERE workspace_id = ? AND connection_id = ? ORDER BY stream",
+        )
+        .bind(id_to_sql(workspace))
+        .bind(id_to_sql(connection_id))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter()
+            .map(|(stream, cursor)| {
+                Ok((stream, json_from_sql(&cursor, "sync_checkpoints.cursor")?))
+            })
+            .collect()
+    }
+}
+
+/// Fails with [`Error::NotFound`] unless `connection_id` is a connection of `workspace`.
+pub(crate) async fn ensure_connection<'c, E>(
+    executor: E,
+    workspace: WorkspaceId,
+    connection_id: Uuid,
+) -> Result<()>
+where
+    E: Executor<'c, Database = Sqlite>,
+{
+    sqlx::query("SELECT 1 FROM connections WHERE workspace_id = ? AND id = ?")
+        .bind(id_to_sql(workspace))
+        .bind(id_to_sql(connection_id))
+        .fetch_optional(executor)
+        .await
+        .map_err(db_error)?
+        .map(|_| ())
+        .ok_or_else(|| Error::not_found("connection", connection_id))
+}
+
+fn connection_from_row(row: &SqliteRow) -> Result<Connection> {
+    let status: &str = col(row, "status")?;
+    let status = ConnectionStatus::parse(status).ok_or_else(|| {
+        tracing::error!(status, "unknown connection status in the database");
+        Error::internal("stored connections.status is not a known status")
+    })?;
+    let credentials: Option<String> = col(row, "credentials")?;
+    Ok(Connection {
+        id: id_from_sql(col(row, "id")?, "connections.id")?,
+        workspace_id: id_from_sql(col(row, "workspace_id")?, "connections.workspace_id")?,
+        connector: col(row, "connector")?,
+        status,
+        credentials: credentials.map(StoredCredentials),
+        config: json_from_sql(col(row, "config")?, "connections.config")?,
+        last_sync_at: opt_time_from_sql(col(row, "last_sync_at")?, "connections.last_sync_at")?,
+        last_error: col(row, "last_error")?,
+        created_at: time_from_sql(col(row, "created_at")?, "connections.created_at")?,
+        updated_at: time_from_sql(col(row, "updated_at")?, "connections.updated_at")?,
+    })
+}
