@@ -8,11 +8,13 @@ use crate::auth::{constant_time_eq, hash_token, Principal, SecretToken, API_KEY_
 use crate::batch::{BatchOutcome, RecordBatch};
 use crate::error::{Error, Result};
 use crate::model::{
-    self, deal_as_of, Account, ApiKey, Checkpoint, Contact, Deal, DealChange, DealSnapshot,
-    NewApiKey, NewWorkspace, User, Workspace, WorkspaceId, WorkspacePatch,
+    self, deal_as_of, Account, ApiKey, Checkpoint, Connection, ConnectionStatus, Contact, Deal,
+    DealChange, DealSnapshot, NewApiKey, NewConnection, NewWorkspace, User, Workspace, WorkspaceId,
+    WorkspacePatch,
 };
 use crate::query::{DealFilter, Page, PageRequest};
 use crate::store::Store;
+use crate::vault::{Binding, CredentialState, CredentialVault, Credentials, LocalVault};
 
 /// Longest workspace or API key name.
 const MAX_NAME: usize = 200;
@@ -41,6 +43,7 @@ pub struct CreatedApiKey {
 #[derive(Default)]
 pub struct PandoraBuilder {
     store: Option<Arc<dyn Store>>,
+    vault: Option<Arc<dyn CredentialVault>>,
     admin_token_hash: Option<Vec<u8>>,
 }
 
@@ -54,6 +57,14 @@ impl PandoraBuilder {
     /// The store, already shared.
     pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// The credential vault. Without one, Pandora refuses to store
+    /// credentials (it never stores them in plaintext) but still reads legacy
+    /// plaintext ones.
+    pub fn vault(mut self, vault: impl CredentialVault + 'static) -> Self {
+        self.vault = Some(Arc::new(vault));
         self
     }
 
@@ -72,6 +83,9 @@ impl PandoraBuilder {
         Ok(Pandora {
             inner: Arc::new(Inner {
                 store,
+                vault: self
+                    .vault
+                    .unwrap_or_else(|| Arc::new(LocalVault::without_key())),
                 admin_token_hash: self.admin_token_hash,
             }),
         })
@@ -80,6 +94,7 @@ impl PandoraBuilder {
 
 struct Inner {
     store: Arc<dyn Store>,
+    vault: Arc<dyn CredentialVault>,
     admin_token_hash: Option<Vec<u8>>,
 }
 
@@ -372,6 +387,104 @@ impl Pandora {
     ) -> Result<Page<User>> {
         page.validate()?;
         self.inner.store.list_users(workspace, page).await
+    }
+
+    // ---- connections and credentials -------------------------------------
+
+    /// The credential vault.
+    pub fn vault(&self) -> &Arc<dyn CredentialVault> {
+        &self.inner.vault
+    }
+
+    /// Stores credentials for the workspace's connection to `connector`
+    /// (creating the connection if needed), sealed by the vault before the
+    /// store sees them.
+    pub async fn connect(
+        &self,
+        workspace: WorkspaceId,
+        connector: &str,
+        credentials: Credentials,
+        config: serde_json::Value,
+    ) -> Result<Connection> {
+        if connector.trim().is_empty() {
+            return Err(Error::invalid("connector", "must not be empty"));
+        }
+        if !config.is_object() {
+            return Err(Error::invalid("config", "must be a JSON object"));
+        }
+        if self.inner.vault.current_key_id().is_none() {
+            return Err(crate::vault::VaultError::NoKey.into());
+        }
+        self.inner.store.get_workspace(workspace).await?;
+        let id = match self.inner.store.get_connection(workspace, connector).await {
+            Ok(c) => c.id,
+            Err(Error::NotFound { .. }) => {
+                self.inner
+                    .store
+                    .upsert_connection(
+                        workspace,
+                        &NewConnection {
+                            connector: connector.to_string(),
+                            status: ConnectionStatus::Disconnected,
+                            credentials: None,
+                            config: config.clone(),
+                        },
+                    )
+                    .await?
+                    .id
+            }
+            Err(e) => return Err(e),
+        };
+        let sealed = self
+            .inner
+            .vault
+            .seal(
+                Binding {
+                    workspace_id: workspace,
+                    connection_id: id,
+                },
+                &credentials,
+            )
+            .await?;
+        let conn = self
+            .inner
+            .store
+            .upsert_connection(
+                workspace,
+                &NewConnection {
+                    connector: connector.to_string(),
+                    status: ConnectionStatus::Active,
+                    credentials: Some(sealed),
+                    config,
+                },
+            )
+            .await?;
+        tracing::info!(workspace_id = %workspace, connector, connection_id = %conn.id, "credentials stored");
+        Ok(conn)
+    }
+
+    /// Opens a connection's credentials (what a connector receives). `None` when it holds none.
+    pub async fn open_credentials(&self, connection: &Connection) -> Result<Option<Credentials>> {
+        let Some(stored) = &connection.credentials else {
+            return Ok(None);
+        };
+        let binding = Binding {
+            workspace_id: connection.workspace_id,
+            connection_id: connection.id,
+        };
+        Ok(Some(self.inner.vault.open(binding, stored).await?))
+    }
+
+    /// How a connection's credentials rest: `"encrypted"`, `"unencrypted"`
+    /// (legacy plaintext, until `pandora credentials encrypt-existing`),
+    /// `"unreadable"` or `"missing"`.
+    pub fn credential_state(connection: &Connection) -> &'static str {
+        match connection.credentials.as_ref().map(CredentialState::of) {
+            None => "missing",
+            Some(CredentialState::Sealed(_)) => "encrypted",
+            Some(CredentialState::Plaintext) => "unencrypted",
+            Some(CredentialState::Unreadable) => "unreadable",
+        }
     }
 
     /// Whether the database answers.

@@ -17,7 +17,7 @@ use crate::batch::{BatchOutcome, PreparedBatch, RecordKind};
 use crate::error::Result;
 use crate::model::{
     Account, ApiKey, Checkpoint, Connection, Contact, Deal, DealChange, NewConnection,
-    PipelineStage, User, Workspace, WorkspaceId, WorkspacePatch,
+    PipelineStage, StoredCredentials, User, Workspace, WorkspaceId, WorkspacePatch,
 };
 use crate::query::{DealFilter, Page, PageRequest};
 
@@ -129,6 +129,40 @@ pub trait RecordStore: Send + Sync {
     async fn list_stages(&self, workspace: WorkspaceId) -> Result<Vec<PipelineStage>>;
     /// Number of live (not soft-deleted) records of `kind` in the workspace.
     async fn count_records(&self, workspace: WorkspaceId, kind: RecordKind) -> Result<u64>;
+}
+
+/// A connection's stored credentials, as the operator commands scan them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CredentialRow {
+    /// Owning workspace.
+    pub workspace_id: WorkspaceId,
+    /// The connection.
+    pub connection_id: Uuid,
+    /// Its connector.
+    pub connector: String,
+    /// The credentials as stored.
+    pub credentials: StoredCredentials,
+}
+
+/// Deployment-wide access to stored credentials, for the vault's maintenance
+/// commands (encrypt existing plaintext, rotate the master key, verify).
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// Connections that hold credentials, across all workspaces, ordered by
+    /// connection id, strictly after `after`.
+    async fn scan_credentials(&self, after: Option<Uuid>, limit: u32)
+        -> Result<Vec<CredentialRow>>;
+    /// Number of connections that hold credentials.
+    async fn count_credentials(&self) -> Result<u64>;
+    /// Replaces a connection's credentials only if they still equal
+    /// `expected` (compare-and-swap, one statement); returns whether it did.
+    async fn swap_credentials(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+        expected: &StoredCredentials,
+        new: &StoredCredentials,
+    ) -> Result<bool>;
 }
 
 /// Liveness of the backing database.

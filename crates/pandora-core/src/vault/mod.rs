@@ -9,13 +9,14 @@ mod credentials;
 pub mod format;
 mod key;
 mod local;
+pub mod maintenance;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use credentials::Credentials;
 pub use key::{KeyError, KeyId, MasterKey};
-pub use local::LocalVault;
+pub use local::{KeyConfigError, LocalVault};
 
 use crate::model::StoredCredentials;
 
