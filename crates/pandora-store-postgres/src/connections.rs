@@ -1,0 +1,120 @@
+//! [`ConnectionStore`] for [`PgStore`]: connections and their checkpoints.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use pandora_core::model::{self, Connection, NewConnection, WorkspaceId};
+use pandora_core::store::ConnectionStore;
+use pandora_core::{Error, Result};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::errors::DbResultExt;
+use crate::{rows, PgStore};
+
+const CONNECTION_COLUMNS: &str = "id, workspace_id, connector, status, credentials, config, \
+     last_sync_at, last_error, created_at, updated_at";
+
+#[async_trait]
+impl ConnectionStore for PgStore {
+    async fn upsert_connection(
+        &self,
+        workspace: WorkspaceId,
+        new: &NewConnection,
+    ) -> Result<Connection> {
+        let now = model::now();
+        let row = sqlx::query(&format!(
+            "INSERT INTO connections AS c (workspace_id, id, connector, status, credentials, \
+                 config, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (workspace_id, connector) DO UPDATE SET \
+                 status = EXCLUDED.status, credentials = EXCLUDED.credentials, \
+                 config = EXCLUDED.config, updated_at = GREATEST(EXCLUDED.updated_at, c.updated_at) \
+             RETURNING {CONNECTION_COLUMNS}"
+        ))
+        .bind(workspace)
+        .bind(model::new_id())
+        .bind(&new.connector)
+        .bind(new.status.as_str())
+        .bind(new.credentials.as_ref().map(|c| c.0.as_str()))
+        .bind(&new.config)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .db_in(workspace)?;
+        rows::connection(&row)
+    }
+
+    async fn get_connection(&self, workspace: WorkspaceId, connector: &str) -> Result<Connection> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections \
+             WHERE workspace_id = $1 AND connector = $2"
+        ))
+        .bind(workspace)
+        .bind(connector)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        match row {
+            Some(row) => rows::connection(&row),
+            None => Err(Error::not_found("connection", connector)),
+        }
+    }
+
+    async fn list_connections(&self, workspace: WorkspaceId) -> Result<Vec<Connection>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE workspace_id = $1 \
+             ORDER BY connector"
+        ))
+        .bind(workspace)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        fetched.iter().map(rows::connection).collect()
+    }
+
+    async fn delete_connection(&self, workspace: WorkspaceId, connection_id: Uuid) -> Result<()> {
+        let done = sqlx::query("DELETE FROM connections WHERE workspace_id = $1 AND id = $2")
+            .bind(workspace)
+            .bind(connection_id)
+            .execute(&self.pool)
+            .await
+            .db()?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("connection", connection_id));
+        }
+        Ok(())
+    }
+
+    async fn get_checkpoints(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+    ) -> Result<BTreeMap<String, serde_json::Value>> {
+        // The connection row tells whether it is the workspace's; a
+        // connection without checkpoints yields one row of NULLs.
+        let fetched = sqlx::query(
+            "SELECT s.stream, s.cursor FROM connections c \
+             LEFT JOIN sync_checkpoints s \
+                 ON s.workspace_id = c.workspace_id AND s.connection_id = c.id \
+             WHERE c.workspace_id = $1 AND c.id = $2",
+        )
+        .bind(workspace)
+        .bind(connection_id)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        if fetched.is_empty() {
+            return Err(Error::not_found("connection", connection_id));
+        }
+        let mut checkpoints = BTreeMap::new();
+        for row in &fetched {
+            let stream: Option<String> = row.try_get("stream").db()?;
+            let cursor: Option<serde_json::Value> = row.try_get("cursor").db()?;
+            if let (Some(stream), Some(cursor)) = (stream, cursor) {
+                checkpoints.insert(stream, cursor);
+            }
+        }
+        Ok(checkpoints)
+    }
+}

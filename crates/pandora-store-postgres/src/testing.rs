@@ -1,0 +1,460 @@
+//! A throwaway PostgreSQL server for tests and benchmarks (feature `testing`).
+//!
+//! The first call in a process starts one server for the whole process:
+//!
+//! * with `PANDORA_TEST_DATABASE_URL=postgres://…` set, that server is used
+//!   (its user must be allowed to `CREATE DATABASE`; the databases made here
+//!   are left behind there);
+//! * otherwise the local server binaries (`pg_config --bindir`, the highest
+//!   `/usr/lib/postgresql/<version>/bin`, then `PATH`) run a new cluster in a
+//!   temporary directory, listening on a free `127.0.0.1` port, tuned for
+//!   speed over durability (`fsync=off`). As root, the binaries run as the
+//!   `postgres` system user (PostgreSQL refuses to run as root). A detached
+//!   watchdog stops the server and removes the directory once the process is
+//!   gone, even after a panic or a kill.
+//!
+//! The schema is migrated once into a template database; each
+//! [`fresh_store`] is a new database copied from it, so every test starts
+//! empty and tests can run in parallel. Each test makes its own pool: a
+//! `#[tokio::test]` has its own runtime, and a pool must not outlive it.
+//!
+//! Without a server URL or binaries these helpers **panic** with
+//! instructions: tests never silently skip.
+
+use std::fs;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor};
+use uuid::Uuid;
+
+use crate::PgStore;
+
+/// Environment variable naming an existing server to test against.
+pub const DATABASE_URL_ENV: &str = "PANDORA_TEST_DATABASE_URL";
+
+/// Connections in the pool of a [`fresh_store`].
+pub const TEST_POOL_SIZE: u32 = 5;
+
+const NOT_FOUND: &str = "PostgreSQL server binaries (initdb, pg_ctl) not found: install them \
+     (Debian: apt-get install -y postgresql) or set PANDORA_TEST_DATABASE_URL=postgres://…";
+
+/// Settings of the throwaway server: durability off, room for parallel tests
+/// and bulk loads.
+const SERVER_SETTINGS: &[(&str, &str)] = &[
+    ("listen_addresses", "'127.0.0.1'"),
+    ("fsync", "off"),
+    ("synchronous_commit", "off"),
+    ("full_page_writes", "off"),
+    ("max_connections", "200"),
+    ("shared_buffers", "256MB"),
+    ("max_wal_size", "4GB"),
+    ("checkpoint_timeout", "30min"),
+    ("log_min_messages", "warning"),
+    ("log_min_duration_statement", "-1"),
+];
+
+/// The server every helper of this process uses.
+struct Server {
+    /// URL of its maintenance database (`postgres`).
+    url: String,
+}
+
+static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+/// Starts (once per process) or finds the test server; blocking.
+fn server_blocking() -> &'static Server {
+    let server = SERVER.get_or_init(|| match std::env::var(DATABASE_URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => Ok(Server { url }),
+        _ => start_local_server(),
+    });
+    match server {
+        Ok(s) => s,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+async fn server() -> &'static Server {
+    if let Some(Ok(s)) = SERVER.get() {
+        return s;
+    }
+    match tokio::task::spawn_blocking(server_blocking).await {
+        Ok(s) => s,
+        Err(e) => panic!("starting the test PostgreSQL server failed: {e}"),
+    }
+}
+
+/// URL of the test server's maintenance database, starting the server if
+/// needed.
+pub async fn server_url() -> String {
+    server().await.url.clone()
+}
+
+/// Connect options for `database` on the test server.
+fn options_for(database: &str) -> PgConnectOptions {
+    let url = &server_blocking().url;
+    match PgConnectOptions::from_str(url) {
+        Ok(o) => o.database(database).application_name("pandora-tests"),
+        Err(_) => panic!("{DATABASE_URL_ENV} is not a valid postgres:// URL"),
+    }
+}
+
+/// Runs one statement on the maintenance database.
+async fn admin_execute(sql: &str) {
+    let url = server_url().await;
+    let options = match PgConnectOptions::from_str(&url) {
+        Ok(o) => o,
+        Err(_) => panic!("{DATABASE_URL_ENV} is not a valid postgres:// URL"),
+    };
+    let mut conn = options
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL server: {e}"));
+    conn.execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("test server setup failed ({sql}): {e}"));
+    let _ = conn.close().await;
+}
+
+/// The migrated template database (made once per process).
+async fn template() -> &'static str {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("pandora_tpl_{}", Uuid::new_v4().simple());
+            admin_execute(&format!("CREATE DATABASE {name}")).await;
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options_for(&name))
+                .await
+                .unwrap_or_else(|e| panic!("cannot connect to the template database: {e}"));
+            let store = PgStore::from_pool(pool);
+            if let Err(e) = store.migrate().await {
+                panic!("migrating the template database failed: {e}");
+            }
+            // CREATE DATABASE … TEMPLATE needs the template to be unused.
+            store.pool().close().await;
+            name
+        })
+        .await
+}
+
+/// Name of a new, migrated, empty database on the test server.
+pub async fn fresh_database() -> String {
+    let template = template().await;
+    let name = format!("pandora_test_{}", Uuid::new_v4().simple());
+    admin_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
+    name
+}
+
+/// URL of a new, migrated, empty database on the test server.
+pub async fn fresh_database_url() -> String {
+    let name = fresh_database().await;
+    with_database(&server_url().await, &name)
+}
+
+/// A store on a new, migrated, empty database (pool of [`TEST_POOL_SIZE`]).
+pub async fn fresh_store() -> PgStore {
+    let name = fresh_database().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(TEST_POOL_SIZE)
+        .connect_with(options_for(&name))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+    PgStore::from_pool(pool)
+}
+
+/// `url` with its database replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.find('?') {
+        Some(i) => (&url[..i], &url[i..]),
+        None => (url, ""),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    format!("{}/{database}{query}", &base[..path_start])
+}
+
+// ---------------------------------------------------------------------------
+// The local throwaway server.
+// ---------------------------------------------------------------------------
+
+/// How to run the server binaries: directly, or as the `postgres` user.
+#[derive(Clone)]
+enum RunAs {
+    Me,
+    /// Through `runuser -u postgres --` or `setpriv`.
+    Postgres { wrapper: Vec<String> },
+}
+
+impl RunAs {
+    fn command(&self, program: &Path) -> Command {
+        match self {
+            RunAs::Me => Command::new(program),
+            RunAs::Postgres { wrapper } => {
+                let mut cmd = Command::new(&wrapper[0]);
+                cmd.args(&wrapper[1..]).arg(program);
+                cmd
+            }
+        }
+    }
+}
+
+fn start_local_server() -> Result<Server, String> {
+    let bindir = find_bindir().ok_or_else(|| NOT_FOUND.to_string())?;
+    let run_as = if is_root() {
+        RunAs::Postgres {
+            wrapper: postgres_user_wrapper()?,
+        }
+    } else {
+        RunAs::Me
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("pandora-pg-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory for PostgreSQL: {e}"))?
+        .keep();
+    if let RunAs::Postgres { .. } = run_as {
+        let (uid, gid) = postgres_ids()?;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot hand {} to the postgres user: {e}", dir.display()))?;
+    }
+    let data = dir.join("data");
+
+    let out = run_as
+        .command(&bindir.join("initdb"))
+        .current_dir(&dir)
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"])
+        .output()
+        .map_err(|e| format!("cannot run initdb: {e}"))?;
+    check(&out, "initdb")?;
+
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let port = free_port()?;
+        write_settings(&data, &dir, port)?;
+        let out = run_as
+            .command(&bindir.join("pg_ctl"))
+            .current_dir(&dir)
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("postgres.log"))
+            .args(["-w", "-t", "60", "start"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run pg_ctl: {e}"))?;
+        if out.status.success() {
+            let pid = postmaster_pid(&data)?;
+            spawn_watchdog(pid, &dir);
+            tracing::info!(port, dir = %dir.display(), "test PostgreSQL server started");
+            return Ok(Server {
+                url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            });
+        }
+        let log = fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+        last_error = format!(
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            tail(&log, 20)
+        );
+        if !log.contains("could not bind") && !log.contains("already in use") {
+            break;
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+    Err(last_error)
+}
+
+/// The directory holding `initdb`, `pg_ctl` and `postgres`.
+fn find_bindir() -> Option<PathBuf> {
+    let has_binaries = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        if out.status.success() {
+            let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            if has_binaries(&dir) {
+                return Some(dir);
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((version, e.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_binaries(bin))
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Some(bin);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).find(|d| has_binaries(d))
+}
+
+fn id(args: &[&str]) -> Option<String> {
+    let out = Command::new("id").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn is_root() -> bool {
+    id(&["-u"]).as_deref() == Some("0")
+}
+
+fn postgres_ids() -> Result<(u32, u32), String> {
+    let parse = |flag| id(&[flag, "postgres"]).and_then(|s| s.parse::<u32>().ok());
+    match (parse("-u"), parse("-g")) {
+        (Some(uid), Some(gid)) => Ok((uid, gid)),
+        _ => Err("running as root, but there is no `postgres` system user to run the test \
+                  server as (PostgreSQL refuses to run as root): create one, run the tests as \
+                  another user, or set PANDORA_TEST_DATABASE_URL=postgres://…"
+            .to_string()),
+    }
+}
+
+/// The command prefix that runs a program as the `postgres` user.
+fn postgres_user_wrapper() -> Result<Vec<String>, String> {
+    let available = |program: &str| {
+        Command::new(program)
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    };
+    let words = |s: &[&str]| s.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    if available("runuser") {
+        Ok(words(&["runuser", "-u", "postgres", "--"]))
+    } else if available("setpriv") {
+        let (uid, gid) = postgres_ids()?;
+        Ok(vec![
+            "setpriv".into(),
+            format!("--reuid={uid}"),
+            format!("--regid={gid}"),
+            "--clear-groups".into(),
+        ])
+    } else {
+        Err("running as root, but neither runuser nor setpriv is available to run the test \
+             server as the postgres user; set PANDORA_TEST_DATABASE_URL=postgres://…"
+            .to_string())
+    }
+}
+
+fn check(out: &Output, what: &str) -> Result<(), String> {
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))
+}
+
+/// Appends the server settings (later lines win, so a retry can change the port).
+fn write_settings(data: &Path, socket_dir: &Path, port: u16) -> Result<(), String> {
+    let mut conf = fs::OpenOptions::new()
+        .append(true)
+        .open(data.join("postgresql.conf"))
+        .map_err(|e| format!("cannot edit postgresql.conf: {e}"))?;
+    let mut text = format!(
+        "\n# pandora test server\nport = {port}\nunix_socket_directories = '{}'\n",
+        socket_dir.display()
+    );
+    for (key, value) in SERVER_SETTINGS {
+        text.push_str(&format!("{key} = {value}\n"));
+    }
+    conf.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot edit postgresql.conf: {e}"))
+}
+
+fn postmaster_pid(data: &Path) -> Result<u32, String> {
+    let pid_file = fs::read_to_string(data.join("postmaster.pid"))
+        .map_err(|e| format!("cannot read postmaster.pid: {e}"))?;
+    pid_file
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| "postmaster.pid has no pid".to_string())
+}
+
+/// Stops the server (immediate shutdown) and removes `dir` once this
+/// process is gone. Runs in its own session so that a Ctrl-C sent to the
+/// test's process group does not kill it before it has cleaned up.
+fn spawn_watchdog(postmaster: u32, dir: &Path) {
+    const SCRIPT: &str = r#"
+        while kill -0 "$1" 2>/dev/null; do sleep 1; done
+        kill -QUIT "$2" 2>/dev/null
+        i=0
+        while kill -0 "$2" 2>/dev/null && [ "$i" -lt 30 ]; do sleep 1; i=$((i+1)); done
+        rm -rf "$3"
+    "#;
+    let me = std::process::id().to_string();
+    let pg = postmaster.to_string();
+    let spawn = |program: &str, prefix: &[&str]| {
+        Command::new(program)
+            .args(prefix)
+            .args(["-c", SCRIPT, "pandora-pg-watchdog", &me, &pg])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    };
+    if spawn("setsid", &["sh"]).is_err() {
+        if let Err(e) = spawn("sh", &[]) {
+            tracing::warn!(error = %e, "cannot start the test server's watchdog; \
+                the server will outlive this process");
+        }
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_of_a_url() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/old", "new"),
+            "postgres://u:p@h:5432/new"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/old?sslmode=disable", "new"),
+            "postgres://u@h/new?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h:1", "new"), "postgres://u@h:1/new");
+        assert_eq!(
+            with_database("postgres:///old?host=/tmp", "new"),
+            "postgres:///new?host=/tmp"
+        );
+    }
+}
