@@ -14,7 +14,7 @@
 //!    (after the cursor's id when the cursor itself is in this segment).
 
 use pandora_core::model::{ChangeOrigin, Deal, DealChange, DealField, WorkspaceId};
-use pandora_core::query::{Cursor, CursorValue, DealFilter, Page, PageRequest, SortKey};
+use pandora_core::query::{Cursor, CursorValue, DealFilter, Direction, Page, PageRequest, SortKey};
 use pandora_core::{Error, Result};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
@@ -66,40 +66,29 @@ pub(crate) async fn list_deals(
     let fetch = fetch_size(page);
 
     let mut rows = Vec::new();
-    let nulls_after = match after {
-        Some(Position::Null(id)) => Some(id),
+    let nulls_after = match &after {
+        Some(Position::Null(id)) => Some(*id),
         other => {
-            let mut qb = conditions.select();
-            if sort.nullable {
-                qb.push(format_args!(" AND {} IS NOT NULL", sort.column));
-            }
-            if let Some(Position::Value(value, id)) = other {
-                match value {
-                    SortValue::Int(v) => push_after(&mut qb, sort.column, "d.id", direction, v, id),
-                    SortValue::Text(v) => {
-                        push_after(&mut qb, sort.column, "d.id", direction, v, id)
-                    }
-                }
-            }
-            push_order_limit(&mut qb, sort.column, "d.id", direction, fetch);
-            rows = qb.build().fetch_all(pool).await.map_err(db_error)?;
+            let after_value = match other {
+                Some(Position::Value(value, id)) => Some((value, *id)),
+                _ => None,
+            };
+            rows = values_segment("", &conditions, &sort, direction, after_value, fetch)
+                .build()
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?;
             None
         }
     };
     let missing = fetch - i64::try_from(rows.len()).unwrap_or(fetch);
     if sort.nullable && missing > 0 {
-        let mut qb = conditions.select();
-        qb.push(format_args!(" AND {} IS NULL", sort.column));
-        if let Some(id) = nulls_after {
-            qb.push(format_args!(" AND d.id {} ", after_operator(direction)));
-            qb.push_bind(id_to_sql(id));
-        }
-        qb.push(format_args!(
-            " ORDER BY d.id {} LIMIT ",
-            order_keyword(direction)
-        ));
-        qb.push_bind(missing);
-        rows.extend(qb.build().fetch_all(pool).await.map_err(db_error)?);
+        let more = nulls_segment("", &conditions, &sort, direction, nulls_after, missing)
+            .build()
+            .fetch_all(pool)
+            .await
+            .map_err(db_error)?;
+        rows.extend(more);
     }
 
     let deals = rows
@@ -109,6 +98,58 @@ pub(crate) async fn list_deals(
     Ok(Page::from_rows(deals, page.limit, |d| {
         Cursor::after_deal(d, page.sort)
     }))
+}
+
+/// Segment 1 of a page: rows whose sort value is not NULL, strictly after
+/// `after` when given, in sort order. `head` prefixes the statement (tests
+/// pass `EXPLAIN QUERY PLAN `).
+fn values_segment(
+    head: &str,
+    conditions: &Conditions,
+    sort: &SortColumn,
+    direction: Direction,
+    after: Option<(&SortValue, Uuid)>,
+    fetch: i64,
+) -> QueryBuilder<'static, Sqlite> {
+    let mut qb = conditions.select(head);
+    if sort.nullable {
+        qb.push(format_args!(" AND {} IS NOT NULL", sort.column));
+    }
+    match after {
+        Some((SortValue::Int(v), id)) => {
+            push_after(&mut qb, sort.column, "d.id", direction, *v, id)
+        }
+        Some((SortValue::Text(v), id)) => {
+            push_after(&mut qb, sort.column, "d.id", direction, v.clone(), id)
+        }
+        None => {}
+    }
+    push_order_limit(&mut qb, sort.column, "d.id", direction, fetch);
+    qb
+}
+
+/// Segment 2 of a page: rows whose sort value is NULL, by id, strictly after
+/// `after_id` when given.
+fn nulls_segment(
+    head: &str,
+    conditions: &Conditions,
+    sort: &SortColumn,
+    direction: Direction,
+    after_id: Option<Uuid>,
+    fetch: i64,
+) -> QueryBuilder<'static, Sqlite> {
+    let mut qb = conditions.select(head);
+    qb.push(format_args!(" AND {} IS NULL", sort.column));
+    if let Some(id) = after_id {
+        qb.push(format_args!(" AND d.id {} ", after_operator(direction)));
+        qb.push_bind(id_to_sql(id));
+    }
+    qb.push(format_args!(
+        " ORDER BY d.id {} LIMIT ",
+        order_keyword(direction)
+    ));
+    qb.push_bind(fetch);
+    qb
 }
 
 /// One deal by id (soft-deleted ones too).
@@ -264,6 +305,7 @@ impl Position {
 }
 
 /// The filter, encoded as stored, ready to append to a query.
+#[derive(Debug, Default)]
 struct Conditions {
     workspace: Vec<u8>,
     stage: Option<String>,
@@ -319,8 +361,8 @@ impl Conditions {
     }
 
     /// `SELECT … FROM deals d WHERE <workspace, live, filters>`, ready for more conditions.
-    fn select(&self) -> QueryBuilder<'static, Sqlite> {
-        let mut qb = QueryBuilder::new(deal_select());
+    fn select(&self, head: &str) -> QueryBuilder<'static, Sqlite> {
+        let mut qb = QueryBuilder::new(format!("{head}{}", deal_select()));
         qb.push(" WHERE d.workspace_id = ");
         qb.push_bind(self.workspace.clone());
         qb.push(" AND d.deleted_at IS NULL");
@@ -360,5 +402,70 @@ impl Conditions {
                 .push(")) > 0");
         }
         qb
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::SqlitePoolOptions;
+    use sqlx::Row;
+
+    use super::*;
+    use crate::store::MIGRATOR;
+
+    async fn plan_of(pool: &SqlitePool, mut qb: QueryBuilder<'static, Sqlite>) -> String {
+        let rows = qb.build().fetch_all(pool).await.expect("explain");
+        rows.iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// Every sort, direction and segment is a range scan of the sort key's
+    /// partial index, already in order (no temporary B-tree for ORDER BY).
+    #[tokio::test]
+    async fn every_sort_reads_its_index_in_order() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("in-memory database");
+        MIGRATOR.run(&pool).await.expect("migrate");
+        let conditions = Conditions {
+            workspace: vec![0; 16],
+            ..Default::default()
+        };
+        let id = Uuid::now_v7();
+        for (key, index) in [
+            (SortKey::UpdatedAt, "deals_live_by_updated"),
+            (SortKey::CloseDate, "deals_live_by_close_date"),
+            (SortKey::Amount, "deals_live_by_amount"),
+        ] {
+            let sort = SortColumn::of(key);
+            let value = match key {
+                SortKey::CloseDate => SortValue::Text("2024-01-01".into()),
+                _ => SortValue::Int(5),
+            };
+            for direction in [Direction::Asc, Direction::Desc] {
+                let mut plans = Vec::new();
+                for after in [None, Some((&value, id))] {
+                    let head = "EXPLAIN QUERY PLAN ";
+                    let qb = values_segment(head, &conditions, &sort, direction, after, 51);
+                    plans.push(plan_of(&pool, qb).await);
+                    if sort.nullable {
+                        let after_id = after.map(|(_, id)| id);
+                        let qb = nulls_segment(head, &conditions, &sort, direction, after_id, 51);
+                        plans.push(plan_of(&pool, qb).await);
+                    }
+                }
+                for plan in plans {
+                    assert!(plan.contains(index), "{key:?} {direction:?}: {plan}");
+                    assert!(
+                        !plan.contains("TEMP B-TREE"),
+                        "{key:?} {direction:?}: {plan}"
+                    );
+                }
+            }
+        }
     }
 }

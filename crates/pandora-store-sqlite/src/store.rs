@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 use crate::errors::db_error;
 
 /// The schema, embedded at build time from `migrations/`.
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long a statement waits for another connection's lock before failing busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
