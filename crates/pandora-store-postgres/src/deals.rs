@@ -150,7 +150,12 @@ pub(crate) async fn list_deals(
         Some(owner_id) => match owner_key(pool, workspace, owner_id).await? {
             Some(key) => Some(key),
             // An unknown owner matches nothing.
-            None => return Ok(Page { data: Vec::new(), next_cursor: None }),
+            None => {
+                return Ok(Page {
+                    data: Vec::new(),
+                    next_cursor: None,
+                })
+            }
         },
         None => None,
     };
@@ -206,7 +211,9 @@ pub(crate) async fn list_deals(
 
     let fetched = qb.build().fetch_all(pool).await.db()?;
     let deals = fetched.iter().map(rows::deal).collect::<Result<Vec<_>>>()?;
-    Ok(Page::from_rows(deals, page.limit, |d| Cursor::after_deal(d, sort)))
+    Ok(Page::from_rows(deals, page.limit, |d| {
+        Cursor::after_deal(d, sort)
+    }))
 }
 
 /// `RecordStore::get_deal` and `get_deal_by_source`: the deal matching

@@ -105,7 +105,10 @@ fn map_database_error(db: &dyn DatabaseError, workspace: Option<Uuid>) -> Error 
         // Data exceptions: a value the column type cannot hold.
         c if c.starts_with("22") => {
             tracing::warn!(sqlstate = %code, message = db.message(), "PostgreSQL rejected a value");
-            Error::invalid("records", format!("rejected by PostgreSQL: {}", db.message()))
+            Error::invalid(
+                "records",
+                format!("rejected by PostgreSQL: {}", db.message()),
+            )
         }
         _ => {
             tracing::error!(
@@ -115,7 +118,9 @@ fn map_database_error(db: &dyn DatabaseError, workspace: Option<Uuid>) -> Error 
                 table = db.table(),
                 "unexpected PostgreSQL error"
             );
-            Error::internal(format!("unexpected database error {code} (details in the logs)"))
+            Error::internal(format!(
+                "unexpected database error {code} (details in the logs)"
+            ))
         }
     }
 }
@@ -141,5 +146,7 @@ impl<T> DbResultExt<T> for Result<T, sqlx::Error> {
 /// A stored value that does not decode (a bug or a hand-edited row).
 pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
     tracing::error!(%detail, "cannot decode stored {what}");
-    Error::internal(format!("a stored {what} could not be decoded (details in the logs)"))
+    Error::internal(format!(
+        "a stored {what} could not be decoded (details in the logs)"
+    ))
 }

@@ -80,12 +80,16 @@ impl PgStore {
 
     /// Like [`PgStore::connect`], with a pool of at most `max_connections`.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<PgStore> {
-        let options = PgConnectOptions::from_str(url).map_err(|_| {
+        let invalid = || {
             Error::invalid(
                 "database_url",
                 "is not a valid PostgreSQL URL (expected postgres://user:password@host:port/database)",
             )
-        })?;
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid());
+        }
+        let options = PgConnectOptions::from_str(url).map_err(|_| invalid())?;
         let options = options.application_name("pandora");
         let target = describe_target(&options);
 
@@ -158,7 +162,9 @@ fn connect_error(target: &str, e: &sqlx::Error) -> Error {
         _ => "connection failed".to_string(),
     };
     tracing::warn!(%target, %reason, "cannot connect to PostgreSQL");
-    Error::unavailable(format!("cannot connect to PostgreSQL at {target}: {reason}"))
+    Error::unavailable(format!(
+        "cannot connect to PostgreSQL at {target}: {reason}"
+    ))
 }
 
 #[async_trait]

@@ -191,7 +191,9 @@ fn with_database(url: &str, database: &str) -> String {
 enum RunAs {
     Me,
     /// Through `runuser -u postgres --` or `setpriv`.
-    Postgres { wrapper: Vec<String> },
+    Postgres {
+        wrapper: Vec<String>,
+    },
 }
 
 impl RunAs {
@@ -233,7 +235,15 @@ fn start_local_server() -> Result<Server, String> {
         .current_dir(&dir)
         .arg("-D")
         .arg(&data)
-        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"])
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ])
         .output()
         .map_err(|e| format!("cannot run initdb: {e}"))?;
     check(&out, "initdb")?;
@@ -318,10 +328,12 @@ fn postgres_ids() -> Result<(u32, u32), String> {
     let parse = |flag| id(&[flag, "postgres"]).and_then(|s| s.parse::<u32>().ok());
     match (parse("-u"), parse("-g")) {
         (Some(uid), Some(gid)) => Ok((uid, gid)),
-        _ => Err("running as root, but there is no `postgres` system user to run the test \
+        _ => Err(
+            "running as root, but there is no `postgres` system user to run the test \
                   server as (PostgreSQL refuses to run as root): create one, run the tests as \
                   another user, or set PANDORA_TEST_DATABASE_URL=postgres://…"
-            .to_string()),
+                .to_string(),
+        ),
     }
 }
 
@@ -347,9 +359,11 @@ fn postgres_user_wrapper() -> Result<Vec<String>, String> {
             "--clear-groups".into(),
         ])
     } else {
-        Err("running as root, but neither runuser nor setpriv is available to run the test \
+        Err(
+            "running as root, but neither runuser nor setpriv is available to run the test \
              server as the postgres user; set PANDORA_TEST_DATABASE_URL=postgres://…"
-            .to_string())
+                .to_string(),
+        )
     }
 }
 
@@ -451,7 +465,10 @@ mod tests {
             with_database("postgres://u@h/old?sslmode=disable", "new"),
             "postgres://u@h/new?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://u@h:1", "new"), "postgres://u@h:1/new");
+        assert_eq!(
+            with_database("postgres://u@h:1", "new"),
+            "postgres://u@h:1/new"
+        );
         assert_eq!(
             with_database("postgres:///old?host=/tmp", "new"),
             "postgres:///new?host=/tmp"

@@ -164,12 +164,14 @@ impl WorkspaceStore for PgStore {
         // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key
         // to commit; the following statement (new snapshot) then reads the
         // winner's value.
-        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .db()?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .db()?;
         let stored: Option<String> = self.get_setting(key).await?;
         stored.ok_or_else(|| Error::internal(format!("setting {key} vanished after being set")))
     }

@@ -98,7 +98,8 @@ async fn write_once(
         .await?;
     if !exists {
         return Err(AttemptError::Rejected(Error::not_found(
-            "workspace", workspace,
+            "workspace",
+            workspace,
         )));
     }
 
@@ -180,7 +181,11 @@ impl<'a> Plan<'a> {
 
         let mut changes: Vec<&NewDealChange> = batch.deal_changes.iter().collect();
         changes.sort_by(|a, b| {
-            (&a.deal_source_id, a.field, a.changed_at).cmp(&(&b.deal_source_id, b.field, b.changed_at))
+            (&a.deal_source_id, a.field, a.changed_at).cmp(&(
+                &b.deal_source_id,
+                b.field,
+                b.changed_at,
+            ))
         });
 
         Plan {
@@ -248,7 +253,10 @@ impl<'a> DealColumns<'a> {
             currency: col(|d| d.currency.as_deref()),
             pipeline: col(|d| d.pipeline.as_deref()),
             stage: col(|d| d.stage.as_deref()),
-            stage_category: rs.iter().map(|r| r.record.stage_category.as_str()).collect(),
+            stage_category: rs
+                .iter()
+                .map(|r| r.record.stage_category.as_str())
+                .collect(),
             close_date: rs.iter().map(|r| r.record.close_date).collect(),
             owner_source_id: col(|d| d.owner_source_id.as_deref()),
             account_source_id: col(|d| d.account_source_id.as_deref()),
