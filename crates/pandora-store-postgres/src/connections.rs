@@ -1,10 +1,11 @@
-//! [`ConnectionStore`] for [`PgStore`]: connections and their checkpoints.
+//! [`ConnectionStore`] and [`CredentialStore`] for [`PgStore`]: connections,
+//! their checkpoints, and the vault's deployment-wide credential scans.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use pandora_core::model::{self, Connection, NewConnection, WorkspaceId};
-use pandora_core::store::ConnectionStore;
+use pandora_core::model::{self, Connection, NewConnection, StoredCredentials, WorkspaceId};
+use pandora_core::store::{ConnectionStore, CredentialRow, CredentialStore};
 use pandora_core::{Error, Result};
 use sqlx::Row;
 use uuid::Uuid;
@@ -116,5 +117,67 @@ impl ConnectionStore for PgStore {
             }
         }
         Ok(checkpoints)
+    }
+}
+
+#[async_trait]
+impl CredentialStore for PgStore {
+    async fn scan_credentials(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CredentialRow>> {
+        // Deployment-wide by design (operator maintenance), ordered by id.
+        let fetched = sqlx::query(
+            "SELECT workspace_id, id, connector, credentials FROM connections \
+             WHERE credentials IS NOT NULL AND ($1::uuid IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        fetched
+            .iter()
+            .map(|row| {
+                Ok(CredentialRow {
+                    workspace_id: row.try_get("workspace_id").db()?,
+                    connection_id: row.try_get("id").db()?,
+                    connector: row.try_get("connector").db()?,
+                    credentials: StoredCredentials(row.try_get("credentials").db()?),
+                })
+            })
+            .collect()
+    }
+
+    async fn count_credentials(&self) -> Result<u64> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM connections WHERE credentials IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .db()?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn swap_credentials(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+        expected: &StoredCredentials,
+        new: &StoredCredentials,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET credentials = $4 \
+             WHERE workspace_id = $1 AND id = $2 AND credentials = $3",
+        )
+        .bind(workspace)
+        .bind(connection_id)
+        .bind(&expected.0)
+        .bind(&new.0)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        Ok(done.rows_affected() > 0)
     }
 }
