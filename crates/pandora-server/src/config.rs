@@ -1,0 +1,467 @@
+//! Configuration: raw values from the command line and the environment
+//! ([`RawConfig`]), validated into a [`Config`] — or a [`ConfigError`] that
+//! names the variable and says what its value should look like. Pure, so that
+//! every rule is unit-tested here.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use pandora_core::auth::SecretToken;
+use tracing_subscriber::EnvFilter;
+
+/// Default listen address.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+/// Default SQLite file, relative to the working directory.
+pub const DEFAULT_SQLITE_PATH: &str = "pandora.db";
+/// Shortest accepted `PANDORA_ADMIN_TOKEN`.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+/// Pandora's crates, whose logs `DEBUG=pandora:*` turns up.
+const PANDORA_CRATES: &[&str] = &[
+    "pandora",
+    "pandora_core",
+    "pandora_http",
+    "pandora_server",
+    "pandora_store_sqlite",
+    "pandora_store_postgres",
+    "pandora_connectors",
+    "pandora_skills",
+];
+
+/// A configuration value as given, with the name it was given under
+/// (`PANDORA_ADDR` or `--addr`), so errors name what the operator wrote.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Raw {
+    /// The value.
+    pub value: String,
+    /// The variable or flag it came from.
+    pub source: String,
+}
+
+impl Raw {
+    /// A value from `source`.
+    pub fn new(source: impl Into<String>, value: impl Into<String>) -> Self {
+        Raw {
+            value: value.into(),
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values may be secrets (DATABASE_URL holds a password).
+        write!(f, "Raw({}=…)", self.source)
+    }
+}
+
+/// Everything the environment and the command line said, unvalidated.
+#[derive(Debug, Clone, Default)]
+pub struct RawConfig {
+    /// `PANDORA_ADDR` / `--addr`.
+    pub addr: Option<Raw>,
+    /// `DATABASE_URL` / `--database-url`.
+    pub database_url: Option<Raw>,
+    /// `PANDORA_SQLITE_PATH` / `--sqlite-path`.
+    pub sqlite_path: Option<Raw>,
+    /// `PANDORA_ADMIN_TOKEN`.
+    pub admin_token: Option<String>,
+    /// `RUST_LOG`.
+    pub rust_log: Option<String>,
+    /// `DEBUG`.
+    pub debug: Option<String>,
+}
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by URL (holds the password: never print it).
+    Postgres(String),
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            Database::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&postgres_target(url))
+                .finish(),
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Where the data lives.
+    pub database: Database,
+    /// The configured admin token; `None`: generate one at first start.
+    pub admin_token: Option<SecretToken>,
+    /// The log filter (`EnvFilter` syntax), already checked.
+    pub log_filter: String,
+    /// Whether the operator chose the filter (`RUST_LOG` or `DEBUG`).
+    pub log_explicit: bool,
+}
+
+/// A configuration value that cannot be used. Each message is one line naming
+/// the variable and what it should look like, and never echoes a secret.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The listen address does not parse.
+    #[error("{var}={value:?} is not a socket address; expected host:port such as {DEFAULT_ADDR}")]
+    Addr {
+        /// Variable or flag.
+        var: String,
+        /// The value given.
+        value: String,
+    },
+    /// The database URL is not a PostgreSQL URL.
+    #[error("{var} must start with postgres:// or postgresql:// (such as postgres://user:password@localhost:5432/pandora); leave it unset to use SQLite")]
+    DatabaseUrl {
+        /// Variable or flag.
+        var: String,
+    },
+    /// The SQLite path is unusable.
+    #[error("{var}={value:?} is not a usable file path; expected a file such as {DEFAULT_SQLITE_PATH} or /var/lib/pandora/pandora.db")]
+    SqlitePath {
+        /// Variable or flag.
+        var: String,
+        /// The value given.
+        value: String,
+    },
+    /// The admin token is too short or has characters a header cannot carry.
+    #[error("PANDORA_ADMIN_TOKEN {problem}; expected at least {MIN_ADMIN_TOKEN_LEN} printable characters without spaces, such as the output of `openssl rand -hex 32`")]
+    AdminToken {
+        /// What is wrong (never the token).
+        problem: String,
+    },
+    /// `RUST_LOG` is not a valid filter.
+    #[error("RUST_LOG={value:?} is not a valid log filter ({reason}); expected a level such as info or directives such as info,pandora_http=debug")]
+    LogFilter {
+        /// The value given.
+        value: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+}
+
+/// `None` for unset or blank values: `VAR=` in a `.env` means unset.
+fn present(raw: &Option<Raw>) -> Option<&Raw> {
+    raw.as_ref().filter(|r| !r.value.trim().is_empty())
+}
+
+fn parse_addr(raw: &Raw) -> Result<SocketAddr, ConfigError> {
+    let value = raw.value.trim();
+    let bad = || ConfigError::Addr {
+        var: raw.source.clone(),
+        value: raw.value.clone(),
+    };
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    // host:port with a host name (e.g. localhost:3000): resolve it.
+    let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    value
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(bad)
+}
+
+fn parse_database(config: &RawConfig) -> Result<Database, ConfigError> {
+    if let Some(url) = present(&config.database_url) {
+        let value = url.value.trim();
+        let lower = value.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("postgres://")
+            .or_else(|| lower.strip_prefix("postgresql://"));
+        return match rest {
+            Some(_) => Ok(Database::Postgres(value.to_string())),
+            None => Err(ConfigError::DatabaseUrl {
+                var: url.source.clone(),
+            }),
+        };
+    }
+    match present(&config.sqlite_path) {
+        None => Ok(Database::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))),
+        Some(p) => {
+            let path = PathBuf::from(p.value.trim());
+            if p.value.contains('\0') || path.file_name().is_none() || p.value.ends_with('/') {
+                return Err(ConfigError::SqlitePath {
+                    var: p.source.clone(),
+                    value: p.value.clone(),
+                });
+            }
+            Ok(Database::Sqlite(path))
+        }
+    }
+}
+
+fn parse_admin_token(token: Option<&str>) -> Result<Option<SecretToken>, ConfigError> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let len = token.chars().count();
+    if len < MIN_ADMIN_TOKEN_LEN {
+        return Err(ConfigError::AdminToken {
+            problem: format!("is {len} characters long"),
+        });
+    }
+    if !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ConfigError::AdminToken {
+            problem: "contains spaces, control or non-ASCII characters".into(),
+        });
+    }
+    Ok(Some(SecretToken::from_string(token.to_string())))
+}
+
+/// The log filter: `RUST_LOG` wins; else `DEBUG=pandora…` turns on `debug`
+/// for Pandora's crates; else `info`.
+pub fn log_filter(rust_log: Option<&str>, debug: Option<&str>) -> Result<String, ConfigError> {
+    if let Some(value) = rust_log.map(str::trim).filter(|v| !v.is_empty()) {
+        return match EnvFilter::builder().parse(value) {
+            Ok(_) => Ok(value.to_string()),
+            Err(e) => Err(ConfigError::LogFilter {
+                value: value.to_string(),
+                reason: e.to_string(),
+            }),
+        };
+    }
+    if debug.is_some_and(|d| d.trim().starts_with("pandora")) {
+        let mut filter = String::from("info");
+        for krate in PANDORA_CRATES {
+            filter.push_str(&format!(",{krate}=debug"));
+        }
+        return Ok(filter);
+    }
+    Ok("info".to_string())
+}
+
+impl Config {
+    /// Validates `raw`, reporting the first unusable value.
+    pub fn from_raw(raw: &RawConfig) -> Result<Config, ConfigError> {
+        let addr = match present(&raw.addr) {
+            Some(a) => parse_addr(a)?,
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+        Ok(Config {
+            addr,
+            database: parse_database(raw)?,
+            admin_token: parse_admin_token(raw.admin_token.as_deref())?,
+            log_filter: log_filter(raw.rust_log.as_deref(), raw.debug.as_deref())?,
+            log_explicit: [&raw.rust_log, &raw.debug]
+                .iter()
+                .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty())),
+        })
+    }
+}
+
+/// `host:port` of a PostgreSQL URL, without user or password (for messages).
+pub fn postgres_target(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host_port {
+        "" => "the default PostgreSQL server".to_string(),
+        hp if hp.starts_with('[') && hp.ends_with(']') => format!("{hp}:5432"),
+        hp if hp.starts_with('[') || hp.contains(':') => hp.to_string(),
+        hp => format!("{hp}:5432"),
+    }
+}
+
+/// The password of a PostgreSQL URL, if it has one (to scrub it from messages).
+pub fn postgres_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(f: impl FnOnce(&mut RawConfig)) -> RawConfig {
+        let mut r = RawConfig::default();
+        f(&mut r);
+        r
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_raw(&RawConfig::default()).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.database, Database::Sqlite("pandora.db".into()));
+        assert!(c.admin_token.is_none());
+        assert_eq!(c.log_filter, "info");
+        assert!(!c.log_explicit);
+        let c = Config::from_raw(&raw(|r| r.debug = Some("pandora:*".into()))).unwrap();
+        assert!(c.log_explicit);
+    }
+
+    #[test]
+    fn bad_addr_names_the_variable_in_one_line() {
+        for value in [
+            "abc",
+            "127.0.0.1",
+            "127.0.0.1:99999",
+            ":3000",
+            "localhost:port",
+        ] {
+            let e = Config::from_raw(&raw(|r| r.addr = Some(Raw::new("PANDORA_ADDR", value))))
+                .unwrap_err();
+            assert_eq!(
+                e,
+                ConfigError::Addr {
+                    var: "PANDORA_ADDR".into(),
+                    value: value.into()
+                }
+            );
+        }
+        let e =
+            Config::from_raw(&raw(|r| r.addr = Some(Raw::new("PANDORA_ADDR", "abc")))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "PANDORA_ADDR=\"abc\" is not a socket address; expected host:port such as 127.0.0.1:3000"
+        );
+        let e = Config::from_raw(&raw(|r| r.addr = Some(Raw::new("--addr", "x")))).unwrap_err();
+        assert!(e.to_string().starts_with("--addr=\"x\""));
+    }
+
+    #[test]
+    fn addresses_parse() {
+        for (value, want) in [
+            ("0.0.0.0:8080", "0.0.0.0:8080"),
+            ("[::1]:3000", "[::1]:3000"),
+            (" 127.0.0.1:0 ", "127.0.0.1:0"),
+        ] {
+            let c =
+                Config::from_raw(&raw(|r| r.addr = Some(Raw::new("PANDORA_ADDR", value)))).unwrap();
+            assert_eq!(c.addr.to_string(), want);
+        }
+        let c = Config::from_raw(&raw(|r| {
+            r.addr = Some(Raw::new("PANDORA_ADDR", "localhost:3000"))
+        }))
+        .unwrap();
+        assert_eq!(c.addr.port(), 3000);
+        // Blank means unset.
+        let c = Config::from_raw(&raw(|r| r.addr = Some(Raw::new("PANDORA_ADDR", "")))).unwrap();
+        assert_eq!(c.addr.to_string(), DEFAULT_ADDR);
+    }
+
+    #[test]
+    fn database_selection() {
+        let c = Config::from_raw(&raw(|r| {
+            r.database_url = Some(Raw::new("DATABASE_URL", "postgres://u:p@db:5432/x"));
+            r.sqlite_path = Some(Raw::new("PANDORA_SQLITE_PATH", "ignored.db"));
+        }))
+        .unwrap();
+        assert_eq!(
+            c.database,
+            Database::Postgres("postgres://u:p@db:5432/x".into())
+        );
+        assert!(
+            !format!("{c:?}").contains(":p@"),
+            "Debug leaks the password"
+        );
+        let c = Config::from_raw(&raw(|r| {
+            r.database_url = Some(Raw::new("DATABASE_URL", "postgresql://db/x"))
+        }))
+        .unwrap();
+        assert!(matches!(c.database, Database::Postgres(_)));
+        let c = Config::from_raw(&raw(|r| {
+            r.sqlite_path = Some(Raw::new("PANDORA_SQLITE_PATH", "/tmp/x/p.db"))
+        }))
+        .unwrap();
+        assert_eq!(c.database, Database::Sqlite("/tmp/x/p.db".into()));
+    }
+
+    #[test]
+    fn bad_database_values() {
+        let e = Config::from_raw(&raw(|r| {
+            r.database_url = Some(Raw::new("DATABASE_URL", "mysql://root:hunter2@db/x"))
+        }))
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("DATABASE_URL must start with postgres://"),
+            "{msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+        let e = Config::from_raw(&raw(|r| {
+            r.sqlite_path = Some(Raw::new("PANDORA_SQLITE_PATH", "/tmp/dir/"))
+        }))
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("PANDORA_SQLITE_PATH=\"/tmp/dir/\""));
+    }
+
+    #[test]
+    fn admin_token_rules() {
+        let e =
+            Config::from_raw(&raw(|r| r.admin_token = Some("short-secret".into()))).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("PANDORA_ADMIN_TOKEN is 12 characters long"),
+            "{msg}"
+        );
+        assert!(!msg.contains("short-secret"));
+        let spaced = "a".repeat(20) + " " + &"b".repeat(20);
+        assert!(Config::from_raw(&raw(|r| r.admin_token = Some(spaced))).is_err());
+        let good = "x".repeat(32);
+        let c = Config::from_raw(&raw(|r| r.admin_token = Some(good.clone()))).unwrap();
+        assert_eq!(c.admin_token.unwrap().expose(), good);
+        let c = Config::from_raw(&raw(|r| r.admin_token = Some(String::new()))).unwrap();
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn log_filters() {
+        assert_eq!(log_filter(None, None).unwrap(), "info");
+        assert_eq!(log_filter(Some("warn"), Some("pandora:*")).unwrap(), "warn");
+        let debug = log_filter(None, Some("pandora:*")).unwrap();
+        assert!(debug.contains("pandora_http=debug"), "{debug}");
+        assert!(debug.starts_with("info,"));
+        assert!(log_filter(None, Some("pandora"))
+            .unwrap()
+            .contains("=debug"));
+        assert_eq!(log_filter(None, Some("express:*")).unwrap(), "info");
+        assert_eq!(log_filter(Some(" "), None).unwrap(), "info");
+        let e = log_filter(Some("pandora_http=loud"), None).unwrap_err();
+        assert!(e.to_string().starts_with("RUST_LOG=\"pandora_http=loud\""));
+        // The filter built for DEBUG is itself valid.
+        assert!(EnvFilter::builder().parse(&debug).is_ok());
+    }
+
+    #[test]
+    fn postgres_targets_hide_credentials() {
+        let cases = [
+            (
+                "postgres://u:secret@db.example:6543/x?sslmode=require",
+                "db.example:6543",
+            ),
+            ("postgresql://u@db/x", "db:5432"),
+            ("postgres://[::1]:5433/x", "[::1]:5433"),
+            ("postgres://[::1]/x", "[::1]:5432"),
+            (
+                "postgres:///x?host=/run/postgresql",
+                "the default PostgreSQL server",
+            ),
+        ];
+        for (url, want) in cases {
+            assert_eq!(postgres_target(url), want, "{url}");
+        }
+        assert_eq!(postgres_password("postgres://u:p%40ss@h/x"), Some("p%40ss"));
+        assert_eq!(postgres_password("postgres://u@h/x"), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! `pandora serve`: the REST API until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pandora_core::auth::SecretToken;
+use pandora_core::store::Store;
+use pandora_core::Pandora;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::database;
+use crate::logging::Logging;
+use crate::Failure;
+
+/// How long in-flight requests may run on after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Prints a generated admin token once, on stderr, where it cannot be missed.
+fn print_admin_banner(token: &SecretToken) {
+    let rule = "=".repeat(78);
+    eprintln!(
+        "\n{rule}\n\
+         Pandora generated an admin token. It is printed only this once and only\n\
+         its hash is stored; keep it somewhere safe (or set PANDORA_ADMIN_TOKEN).\n\n\
+         Admin token (shown once, store it now): {}\n\
+         {rule}\n",
+        token.expose()
+    );
+}
+
+/// Resolves when Ctrl-C or SIGTERM arrives.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Builds the facade over the opened store.
+fn build(config: &Config, store: Arc<dyn Store>) -> Result<Pandora, Failure> {
+    let mut builder = Pandora::builder().shared_store(store);
+    if let Some(token) = &config.admin_token {
+        builder = builder.admin_token(token);
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start: {e}")))
+}
+
+/// Runs the server until a shutdown signal; returns once it has stopped.
+pub async fn run(config: Config, logging: &Logging) -> Result<(), Failure> {
+    let opened = database::open_migrated(&config.database).await?;
+    logging.database_opened();
+    tracing::info!(database = %database::describe(&config.database), "database ready");
+    let result = serve(&config, build(&config, opened.store.clone())?).await;
+    opened.close().await;
+    result
+}
+
+async fn serve(config: &Config, pandora: Pandora) -> Result<(), Failure> {
+    match pandora.ensure_admin_token().await {
+        Ok(Some(token)) => print_admin_banner(&token),
+        Ok(None) if config.admin_token.is_some() => {
+            tracing::info!("using the admin token from PANDORA_ADMIN_TOKEN");
+        }
+        Ok(None) => tracing::info!("using the admin token generated at first start"),
+        Err(e) => {
+            return Err(Failure::runtime(format!(
+                "cannot set up the admin token: {e}"
+            )))
+        }
+    }
+
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.addr)))?;
+    let addr: SocketAddr = listener.local_addr().unwrap_or(config.addr);
+    tracing::info!("listening on http://{addr}");
+
+    let app = pandora_http::router(pandora);
+    let stopping = Arc::new(Notify::new());
+    let signal_stopping = stopping.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        signal_stopping.notify_one();
+    });
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(|e| Failure::runtime(format!("server error: {e}")))?,
+        () = deadline => tracing::warn!(
+            "requests still running {}s after the shutdown signal; exiting anyway",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `pandora migrate`: applies pending migrations and reports on stdout.
+pub async fn migrate(config: Config, logging: &Logging) -> Result<(), Failure> {
+    let opened = database::open_migrated(&config.database).await?;
+    logging.database_opened();
+    opened.close().await;
+    println!(
+        "{}: schema is up to date",
+        database::describe(&config.database)
+    );
+    Ok(())
+}
