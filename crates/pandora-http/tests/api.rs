@@ -1155,3 +1155,45 @@ async fn no_response_ever_contains_a_key_hash() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_closed_database_answers_503_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("pandora.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let admin = SecretToken::generate(ADMIN_TOKEN_PREFIX);
+    let pandora = Pandora::builder()
+        .store(store.clone())
+        .admin_token(&admin)
+        .build()
+        .unwrap();
+    let created = pandora
+        .create_workspace(pandora_core::model::NewWorkspace {
+            name: "Acme".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let api = Api {
+        app: pandora_http::router(pandora.clone()),
+        pandora,
+        admin: admin.expose().to_string(),
+        bodies: Mutex::new(Vec::new()),
+        _dir: dir,
+    };
+    api.call(Method::GET, "/readyz", None, None)
+        .await
+        .problem(503);
+    api.call(Method::GET, "/healthz", None, None).await;
+    let ws = created.workspace.id;
+    api.get(&format!("/api/workspaces/{ws}/deals"), &api.admin)
+        .await
+        .problem(503);
+    // A key cannot be checked without the database: 503, not 401.
+    api.get("/api/workspaces", created.api_key.expose())
+        .await
+        .problem(503);
+}

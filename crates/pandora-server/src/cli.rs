@@ -11,7 +11,7 @@ Environment (also read from a .env file in the working directory):
   PANDORA_ADDR               address to listen on, host:port [default: 127.0.0.1:3000]
   PANDORA_ADMIN_TOKEN        operator token, at least 32 characters; when unset, one is
                              generated at first start and printed once (only its hash is kept)
-  RUST_LOG                   log filter, e.g. info or pandora_http=debug [default: info]
+  RUST_LOG                   log filter, e.g. info or pandora_http=debug [default: info,sqlx=warn]
   DEBUG                      DEBUG=pandora:* turns on debug logs for Pandora's crates
 
 Reserved (read by features still to come; accepted and ignored today):

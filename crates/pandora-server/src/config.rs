@@ -16,6 +16,9 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_SQLITE_PATH: &str = "pandora.db";
 /// Shortest accepted `PANDORA_ADMIN_TOKEN`.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+/// The log filter without `RUST_LOG`: `info`, but sqlx's per-statement
+/// notices only from `warn` (slow queries still show).
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 /// Pandora's crates, whose logs `DEBUG=pandora:*` turns up.
 const PANDORA_CRATES: &[&str] = &[
     "pandora",
@@ -236,13 +239,13 @@ pub fn log_filter(rust_log: Option<&str>, debug: Option<&str>) -> Result<String,
         };
     }
     if debug.is_some_and(|d| d.trim().starts_with("pandora")) {
-        let mut filter = String::from("info");
+        let mut filter = String::from(DEFAULT_LOG_FILTER);
         for krate in PANDORA_CRATES {
             filter.push_str(&format!(",{krate}=debug"));
         }
         return Ok(filter);
     }
-    Ok("info".to_string())
+    Ok(DEFAULT_LOG_FILTER.to_string())
 }
 
 impl Config {
@@ -302,7 +305,7 @@ mod tests {
         assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
         assert_eq!(c.database, Database::Sqlite("pandora.db".into()));
         assert!(c.admin_token.is_none());
-        assert_eq!(c.log_filter, "info");
+        assert_eq!(c.log_filter, DEFAULT_LOG_FILTER);
         assert!(!c.log_explicit);
         let c = Config::from_raw(&raw(|r| r.debug = Some("pandora:*".into()))).unwrap();
         assert!(c.log_explicit);
@@ -427,16 +430,19 @@ mod tests {
 
     #[test]
     fn log_filters() {
-        assert_eq!(log_filter(None, None).unwrap(), "info");
+        assert_eq!(log_filter(None, None).unwrap(), "info,sqlx=warn");
         assert_eq!(log_filter(Some("warn"), Some("pandora:*")).unwrap(), "warn");
         let debug = log_filter(None, Some("pandora:*")).unwrap();
         assert!(debug.contains("pandora_http=debug"), "{debug}");
-        assert!(debug.starts_with("info,"));
+        assert!(debug.starts_with("info,sqlx=warn,"));
         assert!(log_filter(None, Some("pandora"))
             .unwrap()
             .contains("=debug"));
-        assert_eq!(log_filter(None, Some("express:*")).unwrap(), "info");
-        assert_eq!(log_filter(Some(" "), None).unwrap(), "info");
+        assert_eq!(
+            log_filter(None, Some("express:*")).unwrap(),
+            DEFAULT_LOG_FILTER
+        );
+        assert_eq!(log_filter(Some(" "), None).unwrap(), DEFAULT_LOG_FILTER);
         let e = log_filter(Some("pandora_http=loud"), None).unwrap_err();
         assert!(e.to_string().starts_with("RUST_LOG=\"pandora_http=loud\""));
         // The filter built for DEBUG is itself valid.

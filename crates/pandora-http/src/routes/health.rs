@@ -1,6 +1,9 @@
 //! Liveness and readiness probes (no authentication).
 
+use std::time::Duration;
+
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use pandora_core::Pandora;
 use serde::Serialize;
@@ -26,7 +29,10 @@ pub async fn healthz() -> Json<Status> {
     Json(Status { status: "ok" })
 }
 
-/// Whether the database answers.
+/// How long `/readyz` waits for the database before answering 503.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether the database answers (within [`READY_TIMEOUT`]).
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -37,6 +43,12 @@ pub async fn healthz() -> Json<Status> {
     )
 )]
 pub async fn readyz(State(pandora): State<Pandora>) -> Result<Json<Status>, Problem> {
-    pandora.ready().await?;
+    match tokio::time::timeout(READY_TIMEOUT, pandora.ready()).await {
+        Ok(result) => result?,
+        Err(_) => {
+            tracing::warn!("readiness check: the database did not answer in time");
+            return Err(Problem::for_status(StatusCode::SERVICE_UNAVAILABLE));
+        }
+    }
     Ok(Json(Status { status: "ready" }))
 }
