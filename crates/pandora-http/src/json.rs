@@ -16,8 +16,8 @@ use crate::problem::Problem;
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
 
-/// A JSON request body of type `T` that may also be absent (no body and no
-/// content type), in which case it is `T::default()`.
+/// A JSON request body of type `T` that may also be absent: an empty body
+/// (with or without a JSON content type) is `T::default()`.
 #[derive(Debug, Clone)]
 pub struct OptionalJsonBody<T>(pub T);
 
@@ -134,7 +134,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
         let json = is_json(&req);
         let bytes = read_body(req, state).await?;
         match json {
-            None if bytes.is_empty() => Ok(OptionalJsonBody(T::default())),
+            _ if bytes.is_empty() => Ok(OptionalJsonBody(T::default())),
             Some(true) => from_slice(&bytes).map(OptionalJsonBody),
             _ => Err(Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)),
         }

@@ -307,6 +307,12 @@ async fn api_key_create_list_delete() {
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     assert_eq!(res.body["key"]["name"], "default");
+    let req = Request::post(&keys_uri)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(api.send(req).await.status, StatusCode::CREATED);
 
     // Bad bodies.
     let res = api
@@ -332,7 +338,7 @@ async fn api_key_create_list_delete() {
     let res = api.get(&keys_uri, &ci_key).await;
     assert_eq!(res.status, StatusCode::OK);
     let listed = res.body["data"].as_array().unwrap();
-    assert_eq!(listed.len(), 3);
+    assert_eq!(listed.len(), 4);
     for k in listed {
         let obj = k.as_object().unwrap();
         let fields: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
@@ -390,7 +396,7 @@ async fn api_key_create_list_delete() {
             .as_array()
             .unwrap()
             .len(),
-        2
+        3
     );
 }
 

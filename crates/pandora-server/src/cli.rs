@@ -50,7 +50,8 @@ pub struct Cli {
     )]
     pub addr: Option<String>,
 
-    /// PostgreSQL URL (postgres://…); when unset, SQLite is used.
+    /// PostgreSQL URL (postgres://…); when unset, SQLite is used. Prefer the
+    /// variable: other users can see command lines, and the URL holds a password.
     #[arg(
         long,
         global = true,

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod database;
 mod logging;
+mod migrate;
 mod serve;
 
 use std::process::ExitCode;
@@ -141,7 +142,7 @@ fn run() -> Result<(), Failure> {
     runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve::run(config, &logging).await,
-            Command::Migrate => serve::migrate(config, &logging).await,
+            Command::Migrate => migrate::run(config, &logging).await,
         }
     })
 }

@@ -123,15 +123,3 @@ async fn serve(config: &Config, pandora: Pandora) -> Result<(), Failure> {
     tracing::info!("stopped");
     Ok(())
 }
-
-/// `pandora migrate`: applies pending migrations and reports on stdout.
-pub async fn migrate(config: Config, logging: &Logging) -> Result<(), Failure> {
-    let opened = database::open_migrated(&config.database).await?;
-    logging.database_opened();
-    opened.close().await;
-    println!(
-        "{}: schema is up to date",
-        database::describe(&config.database)
-    );
-    Ok(())
-}
