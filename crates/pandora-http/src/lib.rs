@@ -68,6 +68,18 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// Pandora's REST API over `pandora`, with its middleware (request ids,
 /// tracing, body limit, problem bodies, panic recovery).
 pub fn router(pandora: Pandora) -> Router {
+    with_middleware(
+        routes::routes()
+            .fallback(middleware::no_such_route)
+            .with_state(pandora),
+    )
+}
+
+/// Wraps `router` in the API's middleware: request ids (`x-request-id`, set
+/// when absent and echoed), a tracing span per request, recovery from panics
+/// (500 problem), problem bodies for bare error statuses, and the
+/// [`MAX_BODY_BYTES`] limit (413).
+pub fn with_middleware(router: Router) -> Router {
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -86,8 +98,5 @@ pub fn router(pandora: Pandora) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    routes::routes()
-        .fallback(middleware::no_such_route)
-        .with_state(pandora)
-        .layer(layers)
+    router.layer(layers)
 }
