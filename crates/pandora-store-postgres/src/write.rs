@@ -1,7 +1,7 @@
 //! `write_batch`: one transaction that upserts every record kind with
 //! set-based SQL, soft-deletes, stores deal changes and the checkpoint.
 //!
-//! Each kind is written by a single `INSERT … SELECT FROM UNNEST(arrays) ON
+//! Each kind is written by a single `INSERT … SELECT unnest(arrays…) ON
 //! CONFLICT DO UPDATE … WHERE the hash differs or the row was deleted`, so a
 //! page costs one round trip per kind whatever its size, and unchanged rows
 //! are not rewritten. Rows are sent sorted by key so that concurrent writers
@@ -92,10 +92,17 @@ async fn write_once(
     let source = plan.source;
     let mut tx = pool.begin().await?;
 
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM workspaces WHERE id = $1)")
-        .bind(workspace)
-        .fetch_one(&mut *tx)
-        .await?;
+    // Generic plans for this transaction: a custom plan would copy the large
+    // array parameters into the plan tree on every call, which costs more
+    // than the statements themselves (there is nothing to gain from knowing
+    // the values). One round trip, together with the workspace check.
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM workspaces WHERE id = $1) \
+         FROM set_config('plan_cache_mode', 'force_generic_plan', true)",
+    )
+    .bind(workspace)
+    .fetch_one(&mut *tx)
+    .await?;
     if !exists {
         return Err(AttemptError::Rejected(Error::not_found(
             "workspace",
@@ -402,17 +409,20 @@ fn build_upsert_sql(table: &str, promoted: &[(&str, &str)]) -> String {
     for (i, (name, ty)) in promoted.iter().enumerate() {
         columns.push_str(&format!(", {name}"));
         selected.push_str(&format!(", i.{name}"));
-        arrays.push_str(&format!(", ${}::{ty}[]", i + 8));
+        arrays.push_str(&format!(", unnest(${}::{ty}[]) AS {name}", i + 8));
         updates.push_str(&format!(", {name} = EXCLUDED.{name}"));
     }
+    // unnest() in the select list (a ProjectSet, arrays walked in lockstep)
+    // streams rows; UNNEST in FROM would first copy them all into a
+    // tuplestore.
     format!(
         "WITH written AS ( \
             INSERT INTO {table} AS t (workspace_id, id, source, source_id, data, content_hash, \
                 created_at, updated_at{columns}) \
             SELECT $1::uuid, i.id, $2::text, i.source_id, i.data::jsonb, i.content_hash, \
                 $3::timestamptz, $3::timestamptz{selected} \
-            FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::bytea[]{arrays}) \
-                AS i(id, source_id, data, content_hash{columns}) \
+            FROM (SELECT unnest($4::uuid[]) AS id, unnest($5::text[]) AS source_id, \
+                unnest($6::text[]) AS data, unnest($7::bytea[]) AS content_hash{arrays}) AS i \
             ON CONFLICT (workspace_id, source, source_id) DO UPDATE SET \
                 data = EXCLUDED.data, content_hash = EXCLUDED.content_hash, \
                 updated_at = EXCLUDED.updated_at, deleted_at = NULL{updates} \
@@ -459,9 +469,10 @@ async fn insert_changes(
     const SQL: &str = "\
         WITH resolved AS ( \
             SELECT i.*, d.id AS deal_id \
-            FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], \
-                        $9::timestamptz[], $10::text[]) \
-                AS i(id, deal_source_id, field, old_value, new_value, changed_at, origin) \
+            FROM (SELECT unnest($4::uuid[]) AS id, unnest($5::text[]) AS deal_source_id, \
+                unnest($6::text[]) AS field, unnest($7::text[]) AS old_value, \
+                unnest($8::text[]) AS new_value, unnest($9::timestamptz[]) AS changed_at, \
+                unnest($10::text[]) AS origin) AS i \
             LEFT JOIN deals d ON d.workspace_id = $1 AND d.source = $2 \
                 AND d.source_id = i.deal_source_id \
         ), inserted AS ( \
