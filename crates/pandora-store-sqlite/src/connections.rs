@@ -1,4 +1,6 @@
-//! [`ConnectionStore`]: connections and their sync checkpoints.
+//! [`ConnectionStore`]: connections and their sync checkpoints; and
+//! [`CredentialStore`]: the deployment-wide credential scans of the vault's
+//! maintenance commands.
 
 use std::collections::BTreeMap;
 
@@ -6,7 +8,7 @@ use async_trait::async_trait;
 use pandora_core::model::{
     self, Connection, ConnectionStatus, NewConnection, StoredCredentials, WorkspaceId,
 };
-use pandora_core::store::ConnectionStore;
+use pandora_core::store::{ConnectionStore, CredentialRow, CredentialStore};
 use pandora_core::{Error, Result};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Executor, Sqlite};
@@ -110,6 +112,71 @@ impl ConnectionStore for SqliteStore {
                 Ok((stream, json_from_sql(&cursor, "sync_checkpoints.cursor")?))
             })
             .collect()
+    }
+}
+
+#[async_trait]
+impl CredentialStore for SqliteStore {
+    async fn scan_credentials(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CredentialRow>> {
+        // Deployment-wide by design (operator maintenance). Ids are BLOBs of the
+        // UUID's bytes, so SQLite's BLOB order is the UUID order.
+        let rows = sqlx::query(
+            "SELECT workspace_id, id, connector, credentials FROM connections \
+             WHERE credentials IS NOT NULL AND (?1 IS NULL OR id > ?1) \
+             ORDER BY id LIMIT ?2",
+        )
+        .bind(after.map(id_to_sql))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(CredentialRow {
+                    workspace_id: id_from_sql(
+                        col(row, "workspace_id")?,
+                        "connections.workspace_id",
+                    )?,
+                    connection_id: id_from_sql(col(row, "id")?, "connections.id")?,
+                    connector: col(row, "connector")?,
+                    credentials: StoredCredentials(col(row, "credentials")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn count_credentials(&self) -> Result<u64> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM connections WHERE credentials IS NOT NULL")
+                .fetch_one(self.pool())
+                .await
+                .map_err(db_error)?;
+        u64::try_from(count).map_err(|_| Error::internal("negative row count"))
+    }
+
+    async fn swap_credentials(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+        expected: &StoredCredentials,
+        new: &StoredCredentials,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET credentials = ? \
+             WHERE workspace_id = ? AND id = ? AND credentials = ?",
+        )
+        .bind(new.0.as_str())
+        .bind(id_to_sql(workspace))
+        .bind(id_to_sql(connection_id))
+        .bind(expected.0.as_str())
+        .execute(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
     }
 }
 

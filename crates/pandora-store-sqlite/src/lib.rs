@@ -20,6 +20,7 @@
 //! amounts INTEGER `amount_e4` (amount × 10⁴), dates TEXT `YYYY-MM-DD`.
 //! `docs/store-contract.md` describes the behaviour every store shares.
 
+mod checkpoint;
 mod codec;
 mod connections;
 mod deals;

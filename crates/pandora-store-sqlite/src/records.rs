@@ -103,7 +103,9 @@ impl RecordStore for SqliteStore {
         batch: &PreparedBatch,
         checkpoint: Option<&Checkpoint>,
     ) -> Result<BatchOutcome> {
-        write::write_batch(self.pool(), workspace, batch, checkpoint).await
+        let outcome = write::write_batch(self.pool(), workspace, batch, checkpoint).await?;
+        self.wal_grew();
+        Ok(outcome)
     }
 
     async fn list_deals(

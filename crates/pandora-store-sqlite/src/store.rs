@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: opening the database file, migrations, health.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,6 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::checkpoint::Checkpointer;
 use crate::errors::db_error;
 
 /// The schema, embedded at build time from `migrations/`.
@@ -24,6 +26,12 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CONNECTIONS: u32 = 8;
 /// Page cache per connection, in KiB (SQLite's negative `cache_size`).
 const CACHE_KIB: i64 = 16 * 1024;
+/// WAL pages after which a commit checkpoints by itself (64 MiB of 4 KiB
+/// pages): a safety net, as the background [`Checkpointer`] normally keeps the
+/// WAL far smaller.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 16 * 1024;
+/// Size the WAL file is truncated to after a checkpoint resets it, in bytes.
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// Pandora's store on an embedded SQLite database file: the default for a
 /// single process.
@@ -43,6 +51,7 @@ const CACHE_KIB: i64 = 16 * 1024;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -61,7 +70,9 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("cache_size", format!("-{CACHE_KIB}"))
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -76,13 +87,18 @@ impl SqliteStore {
                 ))
             })?;
         tracing::debug!(path = %path.display(), "SQLite database opened");
-        Ok(SqliteStore { pool })
+        let checkpointer = Checkpointer::start(&pool).map(Arc::new);
+        Ok(SqliteStore { pool, checkpointer })
     }
 
-    /// Wraps an existing pool (the caller is responsible for its options:
-    /// foreign keys must be on, WAL is recommended).
+    /// Wraps an existing pool. The caller is responsible for its options:
+    /// foreign keys must be on and a busy timeout set; WAL is recommended.
+    /// Checkpoints are left to SQLite's own `wal_autocheckpoint`.
     pub fn from_pool(pool: SqlitePool) -> SqliteStore {
-        SqliteStore { pool }
+        SqliteStore {
+            pool,
+            checkpointer: None,
+        }
     }
 
     /// Applies the embedded migrations not applied yet; a no-op when the schema is current.
@@ -98,6 +114,13 @@ impl SqliteStore {
     /// The connection pool, for queries this store does not offer.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Tells the background checkpointer that a batch was committed.
+    pub(crate) fn wal_grew(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.request();
+        }
     }
 
     /// Closes every connection (waiting for those in use); later calls fail

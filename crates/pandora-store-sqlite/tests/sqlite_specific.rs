@@ -310,3 +310,54 @@ async fn opening_an_unusable_path_is_a_clear_error() {
         Ok(store) => assert!(store.migrate().await.is_err()),
     }
 }
+
+#[tokio::test]
+async fn credentials_are_scanned_by_id_and_swapped_only_when_unchanged() {
+    use pandora_core::model::{ConnectionStatus, NewConnection, StoredCredentials};
+    use pandora_core::store::{ConnectionStore, CredentialStore};
+
+    let store = common::fresh_store().await;
+    let (a, b) = (new_workspace(&store).await, new_workspace(&store).await);
+    let mut ids = Vec::new();
+    for (ws, connector) in [(a, "hubspot"), (b, "hubspot"), (b, "gong")] {
+        let new = NewConnection {
+            connector: connector.into(),
+            status: ConnectionStatus::Active,
+            credentials: Some(StoredCredentials(format!("secret-{connector}"))),
+            config: serde_json::json!({}),
+        };
+        ids.push(
+            store
+                .upsert_connection(ws, &new)
+                .await
+                .expect("connection")
+                .id,
+        );
+    }
+    ids.sort();
+    assert_eq!(store.count_credentials().await.expect("count"), 3);
+    let first = store.scan_credentials(None, 2).await.expect("scan");
+    let rest = store
+        .scan_credentials(Some(first[1].connection_id), 2)
+        .await
+        .expect("scan");
+    let scanned: Vec<_> = first.iter().chain(&rest).map(|r| r.connection_id).collect();
+    assert_eq!(scanned, ids);
+
+    let row = &first[0];
+    let new = StoredCredentials("sealed".into());
+    let stale = StoredCredentials("stale".into());
+    assert!(!store
+        .swap_credentials(row.workspace_id, row.connection_id, &stale, &new)
+        .await
+        .expect("swap"));
+    let other = if row.workspace_id == a { b } else { a };
+    assert!(!store
+        .swap_credentials(other, row.connection_id, &row.credentials, &new)
+        .await
+        .expect("swap"));
+    assert!(store
+        .swap_credentials(row.workspace_id, row.connection_id, &row.credentials, &new)
+        .await
+        .expect("swap"));
+}
