@@ -176,6 +176,12 @@ pub trait StoreHealth: Send + Sync {
 
 /// Everything Pandora persists. Implemented automatically for any type that
 /// implements the focused traits.
-pub trait Store: WorkspaceStore + ConnectionStore + RecordStore + StoreHealth {}
+pub trait Store:
+    WorkspaceStore + ConnectionStore + CredentialStore + RecordStore + StoreHealth
+{
+}
 
-impl<T: WorkspaceStore + ConnectionStore + RecordStore + StoreHealth> Store for T {}
+impl<T: WorkspaceStore + ConnectionStore + CredentialStore + RecordStore + StoreHealth> Store
+    for T
+{
+}

@@ -6,6 +6,7 @@
 //! expression that yields a fresh, migrated, empty store; each test gets its
 //! own store.
 
+mod credentials;
 mod fixtures;
 mod history;
 mod pagination;
@@ -13,6 +14,11 @@ mod records;
 mod tenancy;
 mod workspaces;
 
+pub use credentials::{
+    connect_seals_credentials, credentials_scan_and_swap,
+    key_rotation_is_resumable_and_never_blocks_reads,
+    plaintext_credentials_are_read_then_encrypted,
+};
 pub use fixtures::{deal, new_workspace};
 pub use history::{batch_and_checkpoint_commit_together, deal_history_order_and_as_of};
 pub use pagination::{
@@ -52,7 +58,11 @@ macro_rules! store_conformance_suite {
             null_sort_values_come_last,
             deal_filters,
             deal_history_order_and_as_of,
-            batch_and_checkpoint_commit_together
+            batch_and_checkpoint_commit_together,
+            credentials_scan_and_swap,
+            plaintext_credentials_are_read_then_encrypted,
+            key_rotation_is_resumable_and_never_blocks_reads,
+            connect_seals_credentials
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
