@@ -103,7 +103,10 @@ impl RecordStore for SqliteStore {
         batch: &PreparedBatch,
         checkpoint: Option<&Checkpoint>,
     ) -> Result<BatchOutcome> {
-        let outcome = write::write_batch(self.pool(), workspace, batch, checkpoint).await?;
+        let outcome = {
+            let _turn = self.batch_turn().await;
+            write::write_batch(self.pool(), workspace, batch, checkpoint).await?
+        };
         self.wal_grew();
         Ok(outcome)
     }

@@ -11,6 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::checkpoint::Checkpointer;
 use crate::errors::db_error;
@@ -38,9 +39,14 @@ const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 ///
 /// Cheap to clone; clones share one connection pool. The file is opened in WAL
 /// mode (readers never block the writer) with `synchronous=NORMAL`, a 5 s busy
-/// timeout and foreign keys enforced on every connection. Batches are written
-/// in `BEGIN IMMEDIATE` transactions, so concurrent writers queue for the write
-/// lock instead of failing.
+/// timeout and foreign keys enforced on every connection.
+///
+/// SQLite has one writer at a time. Batches from this process queue on an
+/// async lock *before* taking a pool connection (so waiting writers never
+/// starve readers of connections), then run in a `BEGIN IMMEDIATE`
+/// transaction, which waits on the busy timeout for writers of other
+/// processes instead of failing on a lock upgrade. WAL checkpoints run in the
+/// background, off the write path.
 ///
 /// ```no_run
 /// # async fn demo() -> pandora_core::Result<()> {
@@ -51,6 +57,8 @@ const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Held while a batch is written: one batch at a time per store (and its clones).
+    batch_writer: Arc<Mutex<()>>,
     checkpointer: Option<Arc<Checkpointer>>,
 }
 
@@ -88,7 +96,11 @@ impl SqliteStore {
             })?;
         tracing::debug!(path = %path.display(), "SQLite database opened");
         let checkpointer = Checkpointer::start(&pool).map(Arc::new);
-        Ok(SqliteStore { pool, checkpointer })
+        Ok(SqliteStore {
+            pool,
+            batch_writer: Arc::default(),
+            checkpointer,
+        })
     }
 
     /// Wraps an existing pool. The caller is responsible for its options:
@@ -97,6 +109,7 @@ impl SqliteStore {
     pub fn from_pool(pool: SqlitePool) -> SqliteStore {
         SqliteStore {
             pool,
+            batch_writer: Arc::default(),
             checkpointer: None,
         }
     }
@@ -114,6 +127,11 @@ impl SqliteStore {
     /// The connection pool, for queries this store does not offer.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Waits for this store's turn to write a batch.
+    pub(crate) async fn batch_turn(&self) -> MutexGuard<'_, ()> {
+        self.batch_writer.lock().await
     }
 
     /// Tells the background checkpointer that a batch was committed.

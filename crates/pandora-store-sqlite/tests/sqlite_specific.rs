@@ -361,3 +361,75 @@ async fn credentials_are_scanned_by_id_and_swapped_only_when_unchanged() {
         .await
         .expect("swap"));
 }
+
+fn deals_batch(prefix: &str, count: usize) -> RecordBatch {
+    let mut batch = RecordBatch::new("hubspot");
+    batch.deals = (0..count).map(|i| deal(&format!("{prefix}-{i}"))).collect();
+    batch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_batch_rolls_back_and_releases_the_write_lock() {
+    let store = common::fresh_store().await;
+    let ws = new_workspace(&store).await;
+    let big = deals_batch("big", 20_000).prepare().expect("prepare");
+    // Drop the write part-way (the timeout fires long before 20,000 deals are written).
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::from_millis(20),
+        store.write_batch(ws, &big, None),
+    )
+    .await;
+    assert!(
+        abandoned.is_err(),
+        "the batch should still have been running"
+    );
+    let small = deals_batch("small", 10);
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        write(&store, ws, &small),
+    )
+    .await
+    .expect("the write lock was released")
+    .expect("write");
+    assert_eq!(outcome.of(RecordKind::Deal).inserted, 10);
+    assert_eq!(
+        store
+            .count_records(ws, RecordKind::Deal)
+            .await
+            .expect("count"),
+        10
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_writers_do_not_starve_readers() {
+    let store = common::fresh_store().await;
+    let ws = new_workspace(&store).await;
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let batch = deals_batch(&format!("w{w}"), 200);
+            write(&store, ws, &batch).await.map(|_| ())
+        }));
+    }
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .list_deals(ws, &DealFilter::default(), &PageRequest::first(50))
+                .await
+                .map(|_| ())
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("no error");
+    }
+    assert_eq!(
+        store
+            .count_records(ws, RecordKind::Deal)
+            .await
+            .expect("count"),
+        3200
+    );
+}
