@@ -242,24 +242,25 @@ async fn run() {
     drop(conn);
 
     println!();
-    println!("| operation                         | time      | rows/s     |");
-    println!("|-----------------------------------|-----------|------------|");
+    let row = |what: &str, time: Duration, per_second: f64| {
+        println!(
+            "| {what:<38} | {:>8.2} s | {:>10} |",
+            time.as_secs_f64(),
+            thousands(per_second)
+        );
+    };
     println!(
-        "| write_batch, new deals (page {:>5}) | {:>7.2} s | {:>10} |",
-        page,
-        inserted.as_secs_f64(),
-        thousands(upsert_rate)
+        "| {:<38} | {:>10} | {:>10} |",
+        "operation", "time", "rows/s"
     );
-    println!(
-        "| write_batch, unchanged deals       | {:>7.2} s | {:>10} |",
-        unchanged.as_secs_f64(),
-        thousands(unchanged_rate)
+    println!("|{:-<40}|{:-<12}|{:-<12}|", "", "", "");
+    row(
+        &format!("write_batch, new deals (pages of {page})"),
+        inserted,
+        upsert_rate,
     );
-    println!(
-        "| COPY into bench_copy (same indexes)| {:>7.2} s | {:>10} |",
-        copy_time.as_secs_f64(),
-        thousands(copy_rate)
-    );
+    row("write_batch, unchanged deals", unchanged, unchanged_rate);
+    row("COPY into bench_copy (same indexes)", copy_time, copy_rate);
     println!();
     println!(
         "upsert / COPY = {:.2} (target >= 0.50)",

@@ -7,6 +7,9 @@
 -- * Vendor identifiers (source, source_id, *_source_id, pipeline, stage) use
 --   the "C" collation: they are opaque keys, so byte order is both the fastest
 --   to compare and the same order the SQLite store uses.
+-- * Enumerations (status, stage_category, field, origin) are stored as the
+--   stable strings of their Rust types, which validate them; no CHECK
+--   constraint ties the schema to today's list of values.
 -- * Record tables share the columns workspace_id, id, source, source_id,
 --   data, content_hash, created_at, updated_at, deleted_at, plus a few
 --   promoted columns used for filtering, sorting and joins.
@@ -41,8 +44,7 @@ CREATE TABLE connections (
     workspace_id UUID        NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
     id           UUID        NOT NULL,
     connector    TEXT        COLLATE "C" NOT NULL,
-    status       TEXT        NOT NULL
-        CHECK (status IN ('active', 'needs_reauth', 'error', 'disconnected')),
+    status       TEXT        NOT NULL,
     -- Sealed by the credential vault before it reaches the store.
     credentials  TEXT,
     config       JSONB       NOT NULL DEFAULT '{}'::jsonb,
@@ -152,7 +154,7 @@ CREATE TABLE deals (
     currency          TEXT,
     pipeline          TEXT        COLLATE "C",
     stage             TEXT        COLLATE "C",
-    stage_category    TEXT        NOT NULL CHECK (stage_category IN ('open', 'won', 'lost')),
+    stage_category    TEXT        NOT NULL,
     close_date        DATE,
     owner_source_id   TEXT        COLLATE "C",
     account_source_id TEXT        COLLATE "C",
@@ -242,12 +244,11 @@ CREATE TABLE deal_changes (
     workspace_id UUID        NOT NULL,
     id           UUID        NOT NULL,
     deal_id      UUID        NOT NULL,
-    field        TEXT        NOT NULL
-        CHECK (field IN ('stage', 'amount', 'close_date', 'forecast_category', 'owner')),
+    field        TEXT        NOT NULL,
     old_value    TEXT,
     new_value    TEXT,
     changed_at   TIMESTAMPTZ NOT NULL,
-    origin       TEXT        NOT NULL CHECK (origin IN ('vendor', 'observed')),
+    origin       TEXT        NOT NULL,
     created_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (workspace_id, id),
     FOREIGN KEY (workspace_id, deal_id) REFERENCES deals (workspace_id, id) ON DELETE CASCADE

@@ -124,17 +124,13 @@ fn push_branch(
     qb: &mut QueryBuilder<'_, Postgres>,
     filters: &Filters<'_>,
     order: &str,
-    limit: i64,
+    limit: &str,
     extra: impl FnOnce(&mut QueryBuilder<'_, Postgres>),
 ) {
     qb.push("(SELECT ").push(PAGE_COLUMNS).push(" FROM deals d");
     filters.push(qb);
     extra(qb);
-    qb.push(" ORDER BY ")
-        .push(order)
-        .push(" LIMIT ")
-        .push_bind(limit)
-        .push(")");
+    qb.push(" ORDER BY ").push(order).push(limit).push(")");
 }
 
 /// `RecordStore::list_deals`.
@@ -171,32 +167,32 @@ pub(crate) async fn list_deals(
     let direction = sort.direction;
     let inner_order = keyset::order_by("d", column, nullable, direction);
     let outer_order = keyset::order_by("r", column, nullable, direction);
-    let limit = keyset::fetch_limit(page);
+    let limit = keyset::limit_sql(page);
     let op = keyset::after_op(direction);
 
     let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
     qb.push(rows::RECORD_COLUMNS)
         .push(", o.id AS owner_id, a.id AS account_id FROM (");
     match after {
-        None => push_branch(&mut qb, &filters, &inner_order, limit, |_| {}),
+        None => push_branch(&mut qb, &filters, &inner_order, &limit, |_| {}),
         Some(After::Null(id)) => {
             // Already among the NULL-valued rows: continue by id.
-            push_branch(&mut qb, &filters, &inner_order, limit, |qb| {
+            push_branch(&mut qb, &filters, &inner_order, &limit, |qb| {
                 qb.push(format_args!(" AND d.{column} IS NULL AND d.id {op} "))
                     .push_bind(id)
                     .push("::uuid");
             });
         }
-        Some(valued) => {
+        Some(After::Value(value, id)) => {
             // Rows after the cursor among the non-NULL values, then (for a
             // nullable column) every NULL-valued row. Each branch is one
             // index range scan; the outer ORDER BY merges at most 2 pages.
-            push_branch(&mut qb, &filters, &inner_order, limit, |qb| {
-                keyset::push_after_value(qb, "d", column, direction, valued);
+            push_branch(&mut qb, &filters, &inner_order, &limit, |qb| {
+                keyset::push_after_value(qb, "d", column, direction, value, id);
             });
             if nullable {
                 qb.push(" UNION ALL ");
-                push_branch(&mut qb, &filters, &inner_order, limit, |qb| {
+                push_branch(&mut qb, &filters, &inner_order, &limit, |qb| {
                     qb.push(format_args!(" AND d.{column} IS NULL"));
                 });
             }
@@ -206,8 +202,7 @@ pub(crate) async fn list_deals(
         .push(REFERENCE_JOINS)
         .push(" ORDER BY ")
         .push(outer_order)
-        .push(" LIMIT ")
-        .push_bind(limit);
+        .push(&limit);
 
     let fetched = qb.build().fetch_all(pool).await.db()?;
     let deals = fetched.iter().map(rows::deal).collect::<Result<Vec<_>>>()?;

@@ -1,9 +1,9 @@
 //! Keyset pagination: turning a [`PageRequest`] into `WHERE` / `ORDER BY` SQL.
 //!
 //! Order is `(sort value, id)`, both in the request's direction, with rows
-//! whose sort value is NULL after all others in either direction. The
-//! conditions are written as row comparisons so that PostgreSQL can start the
-//! index scan right at the cursor, whatever the depth of the page.
+//! whose sort value is NULL after all others in either direction. Conditions
+//! are row comparisons, `(value, id) < ($v, $id)`, which PostgreSQL turns into
+//! an index range that starts right at the cursor, whatever the page depth.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use pandora_core::query::{Cursor, CursorValue, Direction, PageRequest, SortKey};
@@ -12,29 +12,38 @@ use rust_decimal::Decimal;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-/// A validated cursor value, typed by sort key.
+/// A non-NULL sort value of a cursor, typed by sort key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SortValue {
+    /// `updated_at`.
+    Timestamp(DateTime<Utc>),
+    /// `close_date`.
+    Date(NaiveDate),
+    /// `amount`.
+    Decimal(Decimal),
+}
+
+/// Where a page starts: strictly after this position.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum After {
-    /// After `(updated_at, id)`.
-    Timestamp(DateTime<Utc>, Uuid),
-    /// After `(close_date, id)`.
-    Date(NaiveDate, Uuid),
-    /// After `(amount, id)`.
-    Decimal(Decimal, Uuid),
-    /// Among the NULL-valued rows, after `id`.
+    /// After `(value, id)`, among the rows with a sort value.
+    Value(SortValue, Uuid),
+    /// Among the rows whose sort value is NULL, after `id`.
     Null(Uuid),
 }
 
-/// Validates `page` (limit, cursor made for this sort and of the right type).
+/// Validates `page` (limit, cursor made for this sort, value of the right type).
 pub(crate) fn after(page: &PageRequest) -> Result<Option<After>> {
     page.validate()?;
     let Some(Cursor { sort, value, id }) = &page.after else {
         return Ok(None);
     };
     let after = match (sort.key, value) {
-        (SortKey::UpdatedAt, CursorValue::Timestamp(t)) => After::Timestamp(*t, *id),
-        (SortKey::CloseDate, CursorValue::Date(d)) => After::Date(*d, *id),
-        (SortKey::Amount, CursorValue::Decimal(a)) => After::Decimal(*a, *id),
+        (SortKey::UpdatedAt, CursorValue::Timestamp(t)) => {
+            After::Value(SortValue::Timestamp(*t), *id)
+        }
+        (SortKey::CloseDate, CursorValue::Date(d)) => After::Value(SortValue::Date(*d), *id),
+        (SortKey::Amount, CursorValue::Decimal(a)) => After::Value(SortValue::Decimal(*a), *id),
         (SortKey::CloseDate | SortKey::Amount, CursorValue::Null) => After::Null(*id),
         _ => {
             return Err(Error::invalid(
@@ -58,7 +67,7 @@ pub(crate) fn require_updated_at(page: &PageRequest) -> Result<()> {
 }
 
 /// `ASC` / `DESC`.
-pub(crate) fn dir_sql(direction: Direction) -> &'static str {
+fn dir_sql(direction: Direction) -> &'static str {
     match direction {
         Direction::Asc => "ASC",
         Direction::Desc => "DESC",
@@ -76,7 +85,7 @@ pub(crate) fn after_op(direction: Direction) -> &'static str {
 /// `ORDER BY` items for `column` (nullable ones keep NULLs last), then id.
 ///
 /// A NOT NULL column gets no `NULLS` clause so that a single ascending index
-/// serves both directions.
+/// serves both directions (scanned backwards for `DESC`).
 pub(crate) fn order_by(alias: &str, column: &str, nullable: bool, direction: Direction) -> String {
     let dir = dir_sql(direction);
     if nullable {
@@ -86,50 +95,43 @@ pub(crate) fn order_by(alias: &str, column: &str, nullable: bool, direction: Dir
     }
 }
 
-/// Pushes ` AND (alias.column, alias.id) <op> (value, id)` for a non-NULL cursor value.
+/// Pushes ` AND (alias.column, alias.id) <op> (value, id)`.
 pub(crate) fn push_after_value(
     qb: &mut QueryBuilder<'_, Postgres>,
     alias: &str,
     column: &str,
     direction: Direction,
-    after: After,
+    value: SortValue,
+    id: Uuid,
 ) {
     let op = after_op(direction);
-    if let After::Null(_) = after {
-        // A NULL-valued cursor has no value to compare with; callers continue
-        // among the NULL rows themselves. Never match rather than guess.
-        qb.push(" AND FALSE");
-        return;
-    }
     qb.push(format_args!(" AND ({alias}.{column}, {alias}.id) {op} ("));
-    match after {
-        After::Timestamp(t, id) => {
-            qb.push_bind(t).push("::timestamptz, ").push_bind(id);
-        }
-        After::Date(d, id) => {
-            qb.push_bind(d).push("::date, ").push_bind(id);
-        }
-        After::Decimal(a, id) => {
-            qb.push_bind(a).push("::numeric, ").push_bind(id);
-        }
-        After::Null(_) => {}
-    }
-    qb.push("::uuid)");
+    match value {
+        SortValue::Timestamp(t) => qb.push_bind(t).push("::timestamptz, "),
+        SortValue::Date(d) => qb.push_bind(d).push("::date, "),
+        SortValue::Decimal(a) => qb.push_bind(a).push("::numeric, "),
+    };
+    qb.push_bind(id).push("::uuid)");
 }
 
-/// Pushes the keyset condition of a list sorted by the NOT NULL `updated_at`.
+/// Pushes the keyset condition of a list sorted by the NOT NULL `updated_at`
+/// (whose cursors always carry a value).
 pub(crate) fn push_after_updated(
     qb: &mut QueryBuilder<'_, Postgres>,
     alias: &str,
     direction: Direction,
     after: Option<After>,
 ) {
-    if let Some(a) = after {
-        push_after_value(qb, alias, "updated_at", direction, a);
+    if let Some(After::Value(value, id)) = after {
+        push_after_value(qb, alias, "updated_at", direction, value, id);
     }
 }
 
-/// `LIMIT` value: one more row than the page, to know whether another follows.
-pub(crate) fn fetch_limit(page: &PageRequest) -> i64 {
-    i64::from(page.limit) + 1
+/// ` LIMIT n` with one more row than the page, to know whether another follows.
+///
+/// Written as a literal (the limit is a validated integer): with a parameter,
+/// a generic plan would have to guess the limit and could prefer a full sort
+/// over walking the sort index.
+pub(crate) fn limit_sql(page: &PageRequest) -> String {
+    format!(" LIMIT {}", u64::from(page.limit) + 1)
 }

@@ -51,6 +51,9 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 /// How long [`PgStore::connect`] and later queries wait for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long [`StoreHealth::ping`] waits for an answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Pandora's store on PostgreSQL. Cheap to clone: clones share one pool.
 #[derive(Clone)]
 pub struct PgStore {
@@ -159,6 +162,8 @@ fn connect_error(target: &str, e: &sqlx::Error) -> Error {
         sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
         sqlx::Error::Database(db) => db.message().to_string(),
         sqlx::Error::PoolTimedOut => "timed out".to_string(),
+        sqlx::Error::Configuration(c) => format!("configuration: {c}"),
+        sqlx::Error::Protocol(p) => format!("protocol: {p}"),
         _ => "connection failed".to_string(),
     };
     tracing::warn!(%target, %reason, "cannot connect to PostgreSQL");
@@ -170,11 +175,14 @@ fn connect_error(target: &str, e: &sqlx::Error) -> Error {
 #[async_trait]
 impl StoreHealth for PgStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .db()
-            .map(|_| ())
+        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        match tokio::time::timeout(PING_TIMEOUT, query).await {
+            Ok(done) => done.db().map(|_| ()),
+            Err(_) => Err(Error::unavailable(format!(
+                "the database did not answer within {}s",
+                PING_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     fn backend(&self) -> &'static str {

@@ -37,7 +37,6 @@ async fn list_by_updated_at<T>(
     keyset::require_updated_at(page)?;
     let after = keyset::after(page)?;
     let direction = page.sort.direction;
-    let limit = keyset::fetch_limit(page);
     let extra = match &reference {
         Some(Reference { via, .. }) => format!(", t.{via}"),
         None => String::new(),
@@ -57,8 +56,7 @@ async fn list_by_updated_at<T>(
     keyset::push_after_updated(&mut qb, "t", direction, after);
     qb.push(" ORDER BY ")
         .push(keyset::order_by("t", "updated_at", false, direction))
-        .push(" LIMIT ")
-        .push_bind(limit)
+        .push(keyset::limit_sql(page))
         .push(") r");
     if let Some(Reference { table, via, .. }) = &reference {
         qb.push(format_args!(

@@ -56,8 +56,7 @@ impl WorkspaceStore for PgStore {
         keyset::push_after_updated(&mut qb, "w", direction, after);
         qb.push(" ORDER BY ")
             .push(keyset::order_by("w", "updated_at", false, direction))
-            .push(" LIMIT ")
-            .push_bind(keyset::fetch_limit(page));
+            .push(keyset::limit_sql(page));
         let fetched = qb.build().fetch_all(&self.pool).await.db()?;
         let items = fetched
             .iter()
