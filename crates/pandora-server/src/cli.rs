@@ -1,6 +1,6 @@
 //! Command line: commands and the options that mirror environment variables.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Environment variables, listed at the end of `pandora --help`.
 const ENVIRONMENT: &str = "\
@@ -13,9 +13,14 @@ Environment (also read from a .env file in the working directory):
                              generated at first start and printed once (only its hash is kept)
   RUST_LOG                   log filter, e.g. info or pandora_http=debug [default: info,sqlx=warn]
   DEBUG                      DEBUG=pandora:* turns on debug logs for Pandora's crates
+  CREDENTIAL_ENCRYPTION_KEY  master key that seals connector credentials (AES-256-GCM):
+                             64 hex characters, from `pandora keygen`; when unset, the server
+                             refuses to store credentials (it never stores them in plaintext)
+  CREDENTIAL_ENCRYPTION_KEY_PREVIOUS
+                             older master keys, comma-separated, only to open credentials
+                             sealed before a rotation (see `pandora credentials rotate-key`)
 
 Reserved (read by features still to come; accepted and ignored today):
-  CREDENTIAL_ENCRYPTION_KEY  master key of the credential vault (64 hex characters)
   SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_CALLBACK_URL
                              Salesforce OAuth application
   HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET, HUBSPOT_CALLBACK_URL
@@ -79,6 +84,70 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit (safe to run more than once).
     Migrate,
+    /// Print a fresh random master key for CREDENTIAL_ENCRYPTION_KEY (64 hex characters) on stdout.
+    #[command(
+        long_about = "Print a fresh random master key for CREDENTIAL_ENCRYPTION_KEY: 64 \
+            hexadecimal characters (32 bytes from the operating system's random source) \
+            and a newline on stdout, nothing else. Works whatever the rest of the \
+            configuration says. Keep the key in your secret store: credentials sealed \
+            under a lost key cannot be recovered."
+    )]
+    Keygen,
+    /// Maintain stored connector credentials: encrypt legacy plaintext, rotate the master key.
+    Credentials {
+        /// What to do.
+        #[command(subcommand)]
+        action: CredentialsCommand,
+    },
+}
+
+/// `pandora credentials …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum CredentialsCommand {
+    /// Seal every plaintext credential under CREDENTIAL_ENCRYPTION_KEY.
+    #[command(
+        long_about = "Seal every credential stored in plaintext (written before encryption \
+            existed) under CREDENTIAL_ENCRYPTION_KEY. Safe while servers run, safe to run \
+            twice, and resumable: re-run it after an interruption. Ends with a report on \
+            stdout; exits 1 when a credential could not be processed."
+    )]
+    EncryptExisting {
+        /// Only report what would be encrypted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Paging.
+        #[command(flatten)]
+        batch: Batch,
+    },
+    /// Re-wrap every credential under CREDENTIAL_ENCRYPTION_KEY (old keys in _PREVIOUS).
+    #[command(
+        long_about = "Re-wrap every sealed credential's data key under the current \
+            CREDENTIAL_ENCRYPTION_KEY, opening it with a key from \
+            CREDENTIAL_ENCRYPTION_KEY_PREVIOUS. Safe while servers run, resumable: re-run \
+            it after an interruption. Verifies every credential afterwards and says when \
+            the old key can be dropped. Exits 1 when a credential could not be processed."
+    )]
+    RotateKey {
+        /// Change nothing: only check that every credential opens with the configured keys.
+        #[arg(long)]
+        verify: bool,
+        /// Paging.
+        #[command(flatten)]
+        batch: Batch,
+    },
+}
+
+/// How many connections a credentials command reads per page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub struct Batch {
+    /// Connections read per page (each one is still written on its own).
+    #[arg(
+        long = "batch-size",
+        value_name = "N",
+        default_value_t = 500,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    pub size: u32,
 }
 
 #[cfg(test)]
@@ -100,6 +169,48 @@ mod tests {
         assert_eq!(cli.addr.as_deref(), Some("0.0.0.0:80"));
         let cli = Cli::try_parse_from(["pandora", "migrate"]).unwrap();
         assert_eq!(cli.command, Some(Command::Migrate));
+        let cli = Cli::try_parse_from(["pandora", "keygen"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Keygen));
+    }
+
+    #[test]
+    fn credentials_commands() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["pandora", "credentials"].iter().chain(args))?;
+            match cli.command {
+                Some(Command::Credentials { action }) => Ok::<_, clap::Error>(action),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            parse(&["encrypt-existing"]).unwrap(),
+            CredentialsCommand::EncryptExisting {
+                dry_run: false,
+                batch: Batch { size: 500 }
+            }
+        );
+        assert_eq!(
+            parse(&["encrypt-existing", "--dry-run", "--batch-size", "7"]).unwrap(),
+            CredentialsCommand::EncryptExisting {
+                dry_run: true,
+                batch: Batch { size: 7 }
+            }
+        );
+        assert_eq!(
+            parse(&["rotate-key", "--verify"]).unwrap(),
+            CredentialsCommand::RotateKey {
+                verify: true,
+                batch: Batch { size: 500 }
+            }
+        );
+        for bad in [
+            &["rotate-key", "--batch-size", "0"][..],
+            &["rotate-key", "--batch-size", "x"],
+            &["rotate-key", "--dry-run"],
+            &[],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]
@@ -113,13 +224,19 @@ mod tests {
             "RUST_LOG",
             "DEBUG",
             "CREDENTIAL_ENCRYPTION_KEY",
+            "CREDENTIAL_ENCRYPTION_KEY_PREVIOUS",
             "SALESFORCE_CLIENT_ID",
             "HUBSPOT_CLIENT_ID",
             "SESSION_SECRET",
             "serve",
             "migrate",
+            "keygen",
+            "credentials",
         ] {
             assert!(help.contains(var), "{var} missing from --help");
         }
+        // The vault's keys are documented, no longer reserved.
+        let reserved = help.split("Reserved").nth(1).expect("a Reserved section");
+        assert!(!reserved.contains("CREDENTIAL_ENCRYPTION_KEY"), "{help}");
     }
 }

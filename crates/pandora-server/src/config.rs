@@ -8,6 +8,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use pandora_core::auth::SecretToken;
+use pandora_core::vault::{KeyConfigError, LocalVault};
 use tracing_subscriber::EnvFilter;
 
 /// Default listen address.
@@ -69,6 +70,10 @@ pub struct RawConfig {
     pub sqlite_path: Option<Raw>,
     /// `PANDORA_ADMIN_TOKEN`.
     pub admin_token: Option<String>,
+    /// `CREDENTIAL_ENCRYPTION_KEY`: the current master key (64 hex characters).
+    pub encryption_key: Option<String>,
+    /// `CREDENTIAL_ENCRYPTION_KEY_PREVIOUS`: older master keys, comma-separated.
+    pub previous_encryption_keys: Option<String>,
     /// `RUST_LOG`.
     pub rust_log: Option<String>,
     /// `DEBUG`.
@@ -109,6 +114,9 @@ pub struct Config {
     pub log_filter: String,
     /// Whether the operator chose the filter (`RUST_LOG` or `DEBUG`).
     pub log_explicit: bool,
+    /// The credential vault's key ring: the current key (if any) seals, the
+    /// previous ones only open. Its `Debug` shows key ids, never keys.
+    pub vault: LocalVault,
 }
 
 /// A configuration value that cannot be used. Each message is one line naming
@@ -151,6 +159,10 @@ pub enum ConfigError {
         /// The parser's complaint.
         reason: String,
     },
+    /// A master key of the credential vault is malformed (names the variable,
+    /// never the key, and points to `pandora keygen`).
+    #[error("{0}")]
+    EncryptionKey(#[from] KeyConfigError),
 }
 
 /// `None` for unset or blank values: `VAR=` in a `.env` means unset.
@@ -259,6 +271,10 @@ impl Config {
             addr,
             database: parse_database(raw)?,
             admin_token: parse_admin_token(raw.admin_token.as_deref())?,
+            vault: LocalVault::from_values(
+                raw.encryption_key.as_deref(),
+                raw.previous_encryption_keys.as_deref(),
+            )?,
             log_filter: log_filter(raw.rust_log.as_deref(), raw.debug.as_deref())?,
             log_explicit: [&raw.rust_log, &raw.debug]
                 .iter()
@@ -426,6 +442,101 @@ mod tests {
         assert_eq!(c.admin_token.unwrap().expose(), good);
         let c = Config::from_raw(&raw(|r| r.admin_token = Some(String::new()))).unwrap();
         assert!(c.admin_token.is_none());
+    }
+
+    const KEY_A: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const KEY_B: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+    fn keys(current: Option<&str>, previous: Option<&str>) -> Result<Config, ConfigError> {
+        Config::from_raw(&raw(|r| {
+            r.encryption_key = current.map(str::to_string);
+            r.previous_encryption_keys = previous.map(str::to_string);
+        }))
+    }
+
+    fn id_of(hex: &str) -> String {
+        pandora_core::vault::MasterKey::from_hex(hex)
+            .unwrap()
+            .id()
+            .to_string()
+    }
+
+    #[test]
+    fn a_missing_encryption_key_is_allowed() {
+        for current in [None, Some(""), Some("  ")] {
+            let c = keys(current, None).unwrap();
+            assert!(!c.vault.has_key());
+            assert!(c.vault.key_ids().is_empty());
+        }
+    }
+
+    #[test]
+    fn encryption_keys_form_a_ring_current_first() {
+        let c = keys(Some(KEY_A), None).unwrap();
+        assert!(c.vault.has_key());
+        let ids: Vec<String> = c.vault.key_ids().iter().map(ToString::to_string).collect();
+        assert_eq!(ids, [id_of(KEY_A)]);
+
+        // Comma-separated, spaces and empty entries ignored, upper case accepted.
+        let previous = format!(" {KEY_B} ,, {} ,", KEY_A.to_uppercase());
+        let c = keys(Some(&format!("{KEY_A}\n")), Some(&previous)).unwrap();
+        let ids: Vec<String> = c.vault.key_ids().iter().map(ToString::to_string).collect();
+        assert_eq!(ids, [id_of(KEY_A), id_of(KEY_B), id_of(KEY_A)]);
+    }
+
+    #[test]
+    fn a_short_encryption_key_is_one_line_naming_the_variable_and_keygen() {
+        let e = keys(Some(&KEY_A[..63]), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "CREDENTIAL_ENCRYPTION_KEY must be exactly 64 hexadecimal characters (32 bytes), \
+             got 63 characters; generate a key with `pandora keygen`"
+        );
+        let long = format!("{KEY_A}00");
+        let msg = keys(Some(&long), None).unwrap_err().to_string();
+        assert!(msg.contains("got 66 characters"), "{msg}");
+        assert!(!msg.contains(KEY_A), "{msg}");
+    }
+
+    #[test]
+    fn a_non_hex_encryption_key_says_so_without_echoing_it() {
+        let bad = format!("{}zz", &KEY_A[..62]);
+        let msg = keys(Some(&bad), None).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("CREDENTIAL_ENCRYPTION_KEY must be hexadecimal"),
+            "{msg}"
+        );
+        assert!(msg.contains("non-hex character at position 63"), "{msg}");
+        assert!(
+            msg.ends_with("generate a key with `pandora keygen`"),
+            "{msg}"
+        );
+        assert!(!msg.contains(&bad[..32]), "{msg}");
+        assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn a_bad_previous_key_names_its_variable_and_entry() {
+        let previous = format!("{KEY_B},{}", &KEY_A[..10]);
+        let msg = keys(Some(KEY_A), Some(&previous)).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(
+                "CREDENTIAL_ENCRYPTION_KEY_PREVIOUS entry 2 must be exactly 64 hexadecimal characters"
+            ),
+            "{msg}"
+        );
+        assert!(!msg.contains(KEY_B) && !msg.contains(&KEY_A[..10]), "{msg}");
+    }
+
+    #[test]
+    fn debug_shows_key_ids_never_keys() {
+        let c = keys(Some(KEY_A), Some(KEY_B)).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(dbg.contains(&id_of(KEY_A)), "{dbg}");
+        assert!(dbg.contains(&id_of(KEY_B)), "{dbg}");
+        for key in [KEY_A, KEY_B] {
+            assert!(!dbg.contains(&key[..16]), "{dbg}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use pandora_core::store::Store;
+use pandora_core::store::{CredentialStore, Store};
 use pandora_core::Error;
 use pandora_store_postgres::PgStore;
 use pandora_store_sqlite::SqliteStore;
@@ -49,6 +49,15 @@ fn scrub(text: String, secret: Option<&str>) -> String {
         Some(s) if !s.is_empty() && text.contains(s) => text.replace(s, "***"),
         _ => text,
     }
+}
+
+/// A store error met after start-up, as one line that never shows the password.
+pub fn runtime_error(db: &Database, e: &Error) -> String {
+    let secret = match db {
+        Database::Postgres(url) => postgres_password(url),
+        Database::Sqlite(_) => None,
+    };
+    scrub(message(e), secret)
 }
 
 fn connect_error(what: &str, e: &Error, secret: Option<&str>) -> DatabaseError {
@@ -110,6 +119,14 @@ enum Closer {
 }
 
 impl Opened {
+    /// The store's deployment-wide credential rows, for `pandora credentials`.
+    pub fn credentials(&self) -> &dyn CredentialStore {
+        match &self.closer {
+            Closer::Sqlite(s) => s,
+            Closer::Postgres(s) => s,
+        }
+    }
+
     /// Closes every connection, waiting for those in use.
     pub async fn close(self) {
         match self.closer {

@@ -1,13 +1,16 @@
 //! `pandora`: Pandora's reference server and operator commands.
 //!
 //! `pandora` (or `pandora serve`) applies pending migrations and serves the
-//! REST API of [`pandora_http`]; `pandora migrate` only migrates. Configuration
-//! comes from the environment and a `.env` file (see `pandora --help`); a bad
-//! value stops start-up with one line naming it and exit code 2, a database
-//! that cannot be used with one line and exit code 1.
+//! REST API of [`pandora_http`]; `pandora migrate` only migrates; `pandora
+//! keygen` prints a fresh master key for the credential vault; `pandora
+//! credentials encrypt-existing|rotate-key` maintain the stored credentials.
+//! Configuration comes from the environment and a `.env` file (see `pandora
+//! --help`); a bad value stops start-up with one line naming it and exit code
+//! 2, a database that cannot be used with one line and exit code 1.
 
 mod cli;
 mod config;
+mod credentials;
 mod database;
 mod logging;
 mod migrate;
@@ -41,6 +44,14 @@ impl Failure {
         Failure {
             message: message.into(),
             code: EXIT_RUNTIME,
+        }
+    }
+
+    /// A configuration that cannot do what was asked (exit code 2).
+    pub fn config(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code: EXIT_CONFIG,
         }
     }
 }
@@ -105,33 +116,55 @@ fn raw_config(cli: &Cli, matches: &ArgMatches) -> RawConfig {
             cli.sqlite_path.as_ref(),
         ),
         admin_token: env("PANDORA_ADMIN_TOKEN"),
+        encryption_key: env(pandora_core::vault::KEY_VAR),
+        previous_encryption_keys: env(pandora_core::vault::PREVIOUS_KEYS_VAR),
         rust_log: env("RUST_LOG"),
         debug: env("DEBUG"),
     }
 }
 
-fn run() -> Result<(), Failure> {
-    // `.env` first, so that clap's `env = …` attributes see its variables;
-    // variables already set in the environment win.
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
-            // Never echo the line itself: it may hold a secret.
+/// Loads `.env` into the environment; a file that cannot be read is a
+/// configuration error (whose message never echoes a line: it may hold a secret).
+fn load_dotenv() -> Result<(), Failure> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(e) if e.not_found() => Ok(()),
+        Err(e) => {
             let why = match e {
                 dotenvy::Error::LineParse(_, column) => {
                     format!("a line is malformed at character {column}")
                 }
                 other => other.to_string(),
             };
-            return Err(Failure {
-                message: format!(
-                    "cannot read .env: {why}; expected NAME=value lines such as PANDORA_ADDR=127.0.0.1:3000"
-                ),
-                code: EXIT_CONFIG,
-            });
+            Err(Failure::config(format!(
+                "cannot read .env: {why}; expected NAME=value lines such as PANDORA_ADDR=127.0.0.1:3000"
+            )))
         }
     }
+}
+
+/// `pandora keygen`: a fresh master key and a newline on stdout, nothing else.
+fn keygen() -> Result<(), Failure> {
+    use std::io::Write;
+    let key = pandora_core::vault::MasterKey::generate_hex();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", key.as_str())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::runtime(format!("cannot write the key to stdout: {e}")))
+}
+
+fn run() -> Result<(), Failure> {
+    // `.env` first, so that clap's `env = …` attributes see its variables;
+    // variables already set in the environment win.
+    let dotenv = load_dotenv();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Before any validation: people run `keygen` precisely when the
+    // configuration (a bad CREDENTIAL_ENCRYPTION_KEY, a broken .env) is wrong.
+    if cli.command == Some(Command::Keygen) {
+        return keygen();
+    }
+    dotenv?;
     let config = Config::from_raw(&raw_config(&cli, &matches))?;
     let logging = logging::init(&config.log_filter, config.log_explicit);
 
@@ -143,6 +176,8 @@ fn run() -> Result<(), Failure> {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve::run(config, &logging).await,
             Command::Migrate => migrate::run(config, &logging).await,
+            Command::Credentials { action } => credentials::run(config, &logging, action).await,
+            Command::Keygen => keygen(),
         }
     })
 }

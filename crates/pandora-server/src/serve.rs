@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pandora_core::auth::SecretToken;
 use pandora_core::store::Store;
+use pandora_core::vault::{CredentialVault, LocalVault, KEY_VAR, PREVIOUS_KEYS_VAR};
 use pandora_core::Pandora;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -60,9 +61,34 @@ async fn shutdown_signal() {
     }
 }
 
+/// Says once, at start, under which key credentials are sealed — or that
+/// none is set, so that credentials cannot be stored.
+fn log_vault(vault: &LocalVault) {
+    let ids = vault.key_ids();
+    match vault.current_key_id() {
+        Some(current) => tracing::info!(
+            key_id = %current,
+            previous_keys = ids.len() - 1,
+            "credentials are sealed under master key {current}"
+        ),
+        None if ids.is_empty() => tracing::warn!(
+            "{KEY_VAR} is not set: connector credentials cannot be stored until it is \
+             (they are never stored unencrypted); generate a key with `pandora keygen`"
+        ),
+        None => tracing::warn!(
+            previous_keys = ids.len(),
+            "{KEY_VAR} is not set, only {PREVIOUS_KEYS_VAR}: credentials sealed under those \
+             keys open, but none can be stored until {KEY_VAR} is set; generate a key with \
+             `pandora keygen`"
+        ),
+    }
+}
+
 /// Builds the facade over the opened store.
 fn build(config: &Config, store: Arc<dyn Store>) -> Result<Pandora, Failure> {
-    let mut builder = Pandora::builder().shared_store(store);
+    let mut builder = Pandora::builder()
+        .shared_store(store)
+        .vault(config.vault.clone());
     if let Some(token) = &config.admin_token {
         builder = builder.admin_token(token);
     }
@@ -73,6 +99,7 @@ fn build(config: &Config, store: Arc<dyn Store>) -> Result<Pandora, Failure> {
 
 /// Runs the server until a shutdown signal; returns once it has stopped.
 pub async fn run(config: Config, logging: &Logging) -> Result<(), Failure> {
+    log_vault(&config.vault);
     let opened = database::open_migrated(&config.database).await?;
     logging.database_opened();
     tracing::info!(database = %database::describe(&config.database), "database ready");

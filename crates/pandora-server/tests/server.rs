@@ -21,6 +21,8 @@ const SCRUBBED: &[&str] = &[
     "PANDORA_ADMIN_TOKEN",
     "RUST_LOG",
     "DEBUG",
+    "CREDENTIAL_ENCRYPTION_KEY",
+    "CREDENTIAL_ENCRYPTION_KEY_PREVIOUS",
 ];
 
 fn pandora(dir: &Path) -> Command {
@@ -42,8 +44,14 @@ struct Server {
 impl Server {
     /// Starts `pandora` in `dir` on a free port and waits until it listens.
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// [`Server::start`] with these extra variables.
+    fn start_with(dir: &Path, vars: &[(&str, &str)]) -> Server {
         let mut child = pandora(dir)
             .env("PANDORA_ADDR", "127.0.0.1:0")
+            .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -202,6 +210,15 @@ fn serves_over_sqlite_with_a_generated_admin_token() {
     assert!(
         dir.path().join("pandora.db").exists(),
         "SQLite file in the working dir"
+    );
+    assert_eq!(
+        server
+            .stderr()
+            .matches("CREDENTIAL_ENCRYPTION_KEY is not set")
+            .count(),
+        1,
+        "one warning about the missing key: {}",
+        server.stderr()
     );
 
     let health = server.request("GET", "/healthz", None, None);
@@ -385,11 +402,42 @@ fn help_documents_commands_and_variables() {
         "PANDORA_ADMIN_TOKEN",
         "RUST_LOG",
         "DEBUG",
+        "keygen",
+        "credentials",
         "CREDENTIAL_ENCRYPTION_KEY",
+        "CREDENTIAL_ENCRYPTION_KEY_PREVIOUS",
         "SALESFORCE_CLIENT_ID",
         "HUBSPOT_CLIENT_ID",
         "SESSION_SECRET",
     ] {
         assert!(help.contains(word), "--help lacks {word}");
     }
+}
+
+#[test]
+fn serve_names_the_master_key_by_id_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "0123456789abcdef".repeat(4);
+    let previous = "fedcba9876543210".repeat(4);
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            ("CREDENTIAL_ENCRYPTION_KEY", &key),
+            ("CREDENTIAL_ENCRYPTION_KEY_PREVIOUS", &previous),
+        ],
+    );
+    assert_eq!(server.request("GET", "/healthz", None, None).status, 200);
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("credentials are sealed under master key "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("is not set"), "{stderr}");
+    for secret in [&key, &previous] {
+        assert!(
+            !stderr.contains(&secret[..16]),
+            "a key was logged: {stderr}"
+        );
+    }
+    assert!(server.terminate(Duration::from_secs(10)).success());
 }
