@@ -85,8 +85,8 @@ fn map_database_error(db: &dyn DatabaseError, workspace: Option<Uuid>) -> Error 
         },
         sqlstate::UNTRANSLATABLE_CHARACTER | sqlstate::CHARACTER_NOT_IN_REPERTOIRE => {
             Error::invalid(
-                "records",
-                "contain a NUL character (\\u0000), which PostgreSQL cannot store",
+                "input",
+                "contains a NUL character (\\u0000), which PostgreSQL cannot store",
             )
         }
         sqlstate::SERIALIZATION_FAILURE
@@ -105,10 +105,7 @@ fn map_database_error(db: &dyn DatabaseError, workspace: Option<Uuid>) -> Error 
         // Data exceptions: a value the column type cannot hold.
         c if c.starts_with("22") => {
             tracing::warn!(sqlstate = %code, message = db.message(), "PostgreSQL rejected a value");
-            Error::invalid(
-                "records",
-                format!("rejected by PostgreSQL: {}", db.message()),
-            )
+            Error::invalid("input", format!("rejected by PostgreSQL: {}", db.message()))
         }
         _ => {
             tracing::error!(
