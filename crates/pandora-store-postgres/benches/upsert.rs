@@ -244,16 +244,16 @@ async fn run() {
     println!();
     let row = |what: &str, time: Duration, per_second: f64| {
         println!(
-            "| {what:<38} | {:>8.2} s | {:>10} |",
+            "| {what:<40} | {:>8.2} s | {:>10} |",
             time.as_secs_f64(),
             thousands(per_second)
         );
     };
     println!(
-        "| {:<38} | {:>10} | {:>10} |",
+        "| {:<40} | {:>10} | {:>10} |",
         "operation", "time", "rows/s"
     );
-    println!("|{:-<40}|{:-<12}|{:-<12}|", "", "", "");
+    println!("|{:-<42}|{:-<12}|{:-<12}|", "", "", "");
     row(
         &format!("write_batch, new deals (pages of {page})"),
         inserted,
