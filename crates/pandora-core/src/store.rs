@@ -163,6 +163,35 @@ pub trait CredentialStore: Send + Sync {
         expected: &StoredCredentials,
         new: &StoredCredentials,
     ) -> Result<bool>;
+
+    /// [`swap_credentials`](Self::swap_credentials) for many rows at once (one
+    /// transaction where the store can); returns how many were replaced.
+    /// Rows whose credentials changed meanwhile are left alone.
+    async fn swap_credentials_batch(&self, swaps: &[CredentialSwap]) -> Result<u64> {
+        let mut done = 0;
+        for s in swaps {
+            if self
+                .swap_credentials(s.workspace_id, s.connection_id, &s.expected, &s.new)
+                .await?
+            {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// One compare-and-swap of [`CredentialStore::swap_credentials_batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CredentialSwap {
+    /// Owning workspace.
+    pub workspace_id: WorkspaceId,
+    /// The connection.
+    pub connection_id: Uuid,
+    /// The value the row must still hold.
+    pub expected: StoredCredentials,
+    /// Its replacement.
+    pub new: StoredCredentials,
 }
 
 /// Liveness of the backing database.

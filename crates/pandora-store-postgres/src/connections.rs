@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use pandora_core::model::{self, Connection, NewConnection, StoredCredentials, WorkspaceId};
-use pandora_core::store::{ConnectionStore, CredentialRow, CredentialStore};
+use pandora_core::store::{ConnectionStore, CredentialRow, CredentialStore, CredentialSwap};
 use pandora_core::{Error, Result};
 use sqlx::Row;
 use uuid::Uuid;
@@ -127,17 +127,24 @@ impl CredentialStore for PgStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<CredentialRow>> {
-        // Deployment-wide by design (operator maintenance), ordered by id.
-        let fetched = sqlx::query(
-            "SELECT workspace_id, id, connector, credentials FROM connections \
-             WHERE credentials IS NOT NULL AND ($1::uuid IS NULL OR id > $1) \
-             ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .db()?;
+        // Deployment-wide by design (operator maintenance), ordered by id;
+        // two statements so that each is a plain range scan of the index.
+        let query = match after {
+            Some(after) => sqlx::query(
+                "SELECT workspace_id, id, connector, credentials FROM connections \
+                 WHERE credentials IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after),
+            None => sqlx::query(
+                "SELECT workspace_id, id, connector, credentials FROM connections \
+                 WHERE credentials IS NOT NULL ORDER BY id LIMIT $1",
+            ),
+        };
+        let fetched = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .db()?;
         fetched
             .iter()
             .map(|row| {
@@ -179,5 +186,31 @@ impl CredentialStore for PgStore {
         .await
         .db()?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn swap_credentials_batch(&self, swaps: &[CredentialSwap]) -> Result<u64> {
+        if swaps.is_empty() {
+            return Ok(0);
+        }
+        let workspaces: Vec<Uuid> = swaps.iter().map(|s| s.workspace_id).collect();
+        let ids: Vec<Uuid> = swaps.iter().map(|s| s.connection_id).collect();
+        let expected: Vec<&str> = swaps.iter().map(|s| s.expected.0.as_str()).collect();
+        let new: Vec<&str> = swaps.iter().map(|s| s.new.0.as_str()).collect();
+        // One statement: every row is compared and swapped on its own.
+        let done = sqlx::query(
+            "UPDATE connections c SET credentials = s.new \
+             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) \
+                  AS s(workspace_id, id, expected, new) \
+             WHERE c.workspace_id = s.workspace_id AND c.id = s.id \
+               AND c.credentials = s.expected",
+        )
+        .bind(&workspaces)
+        .bind(&ids)
+        .bind(&expected)
+        .bind(&new)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        Ok(done.rows_affected())
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{Binding, CredentialState, CredentialVault, KeyId};
 use crate::error::Result;
-use crate::store::{CredentialRow, CredentialStore};
+use crate::store::{CredentialRow, CredentialStore, CredentialSwap};
 
 /// How a maintenance run proceeds.
 #[derive(Debug, Clone, Copy)]
@@ -146,22 +146,34 @@ async fn run(
     }
     let mut report = Report::default();
     let mut after = None;
-    loop {
+    // Rotation writes a page at a time; encryption one row per transaction.
+    let batched = op == Op::Rotate;
+    let mut pending: Vec<CredentialSwap> = Vec::new();
+    'pages: loop {
         let rows = store
             .scan_credentials(after, opts.batch_size.max(1))
             .await?;
         let Some(last) = rows.last() else { break };
         after = Some(last.connection_id);
         for row in &rows {
-            if opts.stop_after.is_some_and(|n| report.changed >= n) {
+            if opts
+                .stop_after
+                .is_some_and(|n| report.changed + pending.len() as u64 >= n)
+            {
                 report.interrupted = true;
-                return Ok(report);
+                break 'pages;
             }
             report.found += 1;
             match step(op, vault, row).await {
                 Step::Already => report.already += 1,
                 Step::Fail(reason) => report.failed.push(failure(row, reason)),
                 Step::Replace(_) if opts.dry_run => report.changed += 1,
+                Step::Replace(new) if batched => pending.push(CredentialSwap {
+                    workspace_id: row.workspace_id,
+                    connection_id: row.connection_id,
+                    expected: row.credentials.clone(),
+                    new,
+                }),
                 Step::Replace(new) => {
                     if store
                         .swap_credentials(
@@ -180,8 +192,25 @@ async fn run(
             }
             progress(report.found);
         }
+        flush(store, &mut pending, &mut report).await?;
     }
+    flush(store, &mut pending, &mut report).await?;
     Ok(report)
+}
+
+async fn flush(
+    store: &dyn CredentialStore,
+    pending: &mut Vec<CredentialSwap>,
+    report: &mut Report,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let done = store.swap_credentials_batch(pending).await?;
+    report.changed += done;
+    report.raced += pending.len() as u64 - done;
+    pending.clear();
+    Ok(())
 }
 
 /// Seals every plaintext credential in place.
