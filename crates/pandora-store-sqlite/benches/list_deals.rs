@@ -5,7 +5,8 @@
 //! database file, then times `list_deals` with `limit = 50`: the first page and
 //! a page half-way through the list (its cursor reached by paging with the
 //! largest pages), for several sorts, `PANDORA_BENCH_SAMPLES` (default 200)
-//! samples each. Prints the load throughput and a p50/p99 table.
+//! samples each. Prints the load throughput and a p50/p99 table. Deals are
+//! written in batches of `PANDORA_BENCH_BATCH` (default 5,000).
 //!
 //! ```text
 //! cargo bench -p pandora-store-sqlite --bench list_deals
@@ -28,7 +29,6 @@ use rust_decimal::Decimal;
 type BenchResult<T> = Result<T, Box<dyn Error>>;
 
 const SOURCE: &str = "hubspot";
-const BATCH: usize = 5_000;
 const OWNERS: usize = 250;
 const STAGES: [(&str, StageCategory); 7] = [
     ("appointmentscheduled", StageCategory::Open),
@@ -80,20 +80,21 @@ fn env_usize(name: &str, default: usize) -> BenchResult<usize> {
 fn main() -> BenchResult<()> {
     let deals = env_usize("PANDORA_BENCH_DEALS", 1_000_000)?;
     let samples = env_usize("PANDORA_BENCH_SAMPLES", 200)?.max(1);
+    let batch = env_usize("PANDORA_BENCH_BATCH", 5_000)?.max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(deals, samples))
+    runtime.block_on(run(deals, samples, batch))
 }
 
-async fn run(deals: usize, samples: usize) -> BenchResult<()> {
+async fn run(deals: usize, samples: usize, batch: usize) -> BenchResult<()> {
     let dir = tempfile::TempDir::new()?;
     let store = SqliteStore::open(dir.path().join("bench.db")).await?;
     store.migrate().await?;
     let ws = create_workspace(&store).await?;
 
-    println!("loading {deals} deals (batches of {BATCH}) ...");
-    let load = load(&store, ws, deals).await?;
+    println!("loading {deals} deals (batches of {batch}) ...");
+    let load = load(&store, ws, deals, batch).await?;
     let writing: Duration = load.batches.iter().sum();
     println!(
         "loaded {deals} deals in {:.1} s: {:.0} deals/s end to end (generate, prepare, write)",
@@ -101,7 +102,7 @@ async fn run(deals: usize, samples: usize) -> BenchResult<()> {
         deals as f64 / load.total.as_secs_f64(),
     );
     println!(
-        "write_batch alone: {:.0} deals/s; per {BATCH}-deal batch p50 {:.1} ms, p99 {:.1} ms",
+        "write_batch alone: {:.0} deals/s; per {batch}-deal batch p50 {:.1} ms, p99 {:.1} ms",
         deals as f64 / writing.as_secs_f64(),
         ms(percentile(&load.batches, 50.0)),
         ms(percentile(&load.batches, 99.0)),
@@ -189,7 +190,12 @@ struct Load {
 }
 
 /// Writes owners, accounts and stages, then `count` deals, timing the deal batches.
-async fn load(store: &SqliteStore, ws: WorkspaceId, count: usize) -> BenchResult<Load> {
+async fn load(
+    store: &SqliteStore,
+    ws: WorkspaceId,
+    count: usize,
+    batch_size: usize,
+) -> BenchResult<Load> {
     let mut rng = Rng(42);
     let accounts = (count / 20).max(1);
     let mut refs = RecordBatch::new(SOURCE);
@@ -217,9 +223,9 @@ async fn load(store: &SqliteStore, ws: WorkspaceId, count: usize) -> BenchResult
         })
         .collect();
     store.write_batch(ws, &refs.prepare()?, None).await?;
-    for start in (0..accounts).step_by(BATCH) {
+    for start in (0..accounts).step_by(batch_size) {
         let mut batch = RecordBatch::new(SOURCE);
-        batch.accounts = (start..(start + BATCH).min(accounts))
+        batch.accounts = (start..(start + batch_size).min(accounts))
             .map(|i| NewAccount {
                 source_id: format!("a{i}"),
                 name: Some(format!("Account {i}")),
@@ -237,9 +243,9 @@ async fn load(store: &SqliteStore, ws: WorkspaceId, count: usize) -> BenchResult
     let epoch: DateTime<Utc> = DateTime::from_timestamp(1_704_067_200, 0).ok_or("bad time")?;
     let mut batches = Vec::new();
     let started = Instant::now();
-    for start in (0..count).step_by(BATCH) {
+    for start in (0..count).step_by(batch_size) {
         let mut batch = RecordBatch::new(SOURCE);
-        batch.deals = (start..(start + BATCH).min(count))
+        batch.deals = (start..(start + batch_size).min(count))
             .map(|i| realistic_deal(&mut rng, i, accounts, base, epoch))
             .collect();
         let prepared = batch.prepare()?;
