@@ -35,7 +35,7 @@ pub use workspaces::{api_keys, connections, settings_are_initialised_once, works
 /// made by `$make` (an async expression yielding a value that implements
 /// [`Store`](crate::store::Store)).
 ///
-/// ```ignore
+/// ```text
 /// pandora_core::store_conformance_suite!(my_store::testing::fresh_store());
 /// ```
 #[macro_export]
