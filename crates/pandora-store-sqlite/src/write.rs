@@ -15,7 +15,8 @@
 //!    with `ON CONFLICT DO NOTHING`, which makes repeats free.
 //! 6. The checkpoint is upserted; the transaction commits.
 //!
-//! Any error (or the caller dropping the future) rolls everything back.
+//! Any error (or the caller dropping the future) rolls everything back: the
+//! connection of a batch that did not commit is closed, not reused.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -23,8 +24,9 @@ use std::time::Duration;
 use pandora_core::batch::{BatchOutcome, Prepared, PreparedBatch, RecordKind};
 use pandora_core::model::{self, Checkpoint, NewDeal, StreamCounts, WorkspaceId};
 use pandora_core::{Error, Result};
+use sqlx::pool::PoolConnection;
 use sqlx::query_builder::Separated;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::codec::{amount_to_e4, date_to_sql, id_to_sql, time_to_sql};
 use crate::connections::ensure_connection;
@@ -121,7 +123,8 @@ async fn write_once(
     plan: &BatchPlan<'_>,
     checkpoint: Option<&Checkpoint>,
 ) -> Attempt<BatchOutcome> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut conn = WriteConnection::new(pool.acquire().await?);
+    let mut tx = conn.get().begin_with("BEGIN IMMEDIATE").await?;
     let ws = id_to_sql(workspace);
     // Taken once the write lock is held, so later commits never carry earlier times.
     let now = time_to_sql(model::now());
@@ -160,7 +163,46 @@ async fn write_once(
         .await?;
     }
     tx.commit().await?;
+    conn.committed();
     Ok(outcome)
+}
+
+/// The pool connection a batch is written on. Unless the batch committed, it
+/// is closed instead of going back to the pool: closing rolls back whatever a
+/// failed or cancelled attempt left open. (Rolling back on `Transaction` drop
+/// is not enough: a future dropped while sqlx begins a transaction with a
+/// custom statement can leave it open, holding SQLite's write lock, and a
+/// rollback queued on drop fails silently.)
+struct WriteConnection {
+    conn: PoolConnection<Sqlite>,
+    committed: bool,
+}
+
+impl WriteConnection {
+    fn new(conn: PoolConnection<Sqlite>) -> Self {
+        WriteConnection {
+            conn,
+            committed: false,
+        }
+    }
+
+    fn get(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+
+    /// The batch committed: the connection can go back to the pool.
+    fn committed(&mut self) {
+        self.committed = true;
+    }
+}
+
+impl Drop for WriteConnection {
+    fn drop(&mut self) {
+        if !self.committed {
+            tracing::debug!("closing the connection of a batch that did not commit");
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// Upserts the rows of one kind; returns inserted/updated/unchanged counts.

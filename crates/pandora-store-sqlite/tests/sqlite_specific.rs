@@ -373,32 +373,35 @@ async fn an_abandoned_batch_rolls_back_and_releases_the_write_lock() {
     let store = common::fresh_store().await;
     let ws = new_workspace(&store).await;
     let big = deals_batch("big", 20_000).prepare().expect("prepare");
-    // Drop the write part-way (the timeout fires long before 20,000 deals are written).
-    let abandoned = tokio::time::timeout(
-        std::time::Duration::from_millis(20),
-        store.write_batch(ws, &big, None),
-    )
-    .await;
-    assert!(
-        abandoned.is_err(),
-        "the batch should still have been running"
-    );
-    let small = deals_batch("small", 10);
-    let outcome = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        write(&store, ws, &small),
-    )
-    .await
-    .expect("the write lock was released")
-    .expect("write");
-    assert_eq!(outcome.of(RecordKind::Deal).inserted, 10);
-    assert_eq!(
-        store
+    // Drop the write at various points: acquiring, beginning, writing (all
+    // long before 20,000 deals are written). Each time the next batch must
+    // get the write lock and nothing of the abandoned one may remain.
+    for (round, millis) in [0, 1, 2, 3, 5, 8, 13, 20, 50].into_iter().enumerate() {
+        let abandoned = tokio::time::timeout(
+            std::time::Duration::from_millis(millis),
+            store.write_batch(ws, &big, None),
+        )
+        .await;
+        assert!(
+            abandoned.is_err(),
+            "the batch should still have been running"
+        );
+        let small = deals_batch(&format!("small{round}"), 10);
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            write(&store, ws, &small),
+        )
+        .await
+        .expect("the write lock was released")
+        .expect("write");
+        assert_eq!(outcome.of(RecordKind::Deal).inserted, 10);
+        let expected = 10 * (round as u64 + 1);
+        let count = store
             .count_records(ws, RecordKind::Deal)
             .await
-            .expect("count"),
-        10
-    );
+            .expect("count");
+        assert_eq!(count, expected, "after dropping the batch at {millis} ms");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
