@@ -124,16 +124,23 @@ impl CredentialStore for SqliteStore {
     ) -> Result<Vec<CredentialRow>> {
         // Deployment-wide by design (operator maintenance). Ids are BLOBs of the
         // UUID's bytes, so SQLite's BLOB order is the UUID order.
-        let rows = sqlx::query(
-            "SELECT workspace_id, id, connector, credentials FROM connections \
-             WHERE credentials IS NOT NULL AND (?1 IS NULL OR id > ?1) \
-             ORDER BY id LIMIT ?2",
-        )
-        .bind(after.map(id_to_sql))
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(db_error)?;
+        // Two statements so that each is a plain range scan of the index.
+        let query = match after {
+            Some(after) => sqlx::query(
+                "SELECT workspace_id, id, connector, credentials FROM connections \
+                 WHERE credentials IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .bind(id_to_sql(after)),
+            None => sqlx::query(
+                "SELECT workspace_id, id, connector, credentials FROM connections \
+                 WHERE credentials IS NOT NULL ORDER BY id LIMIT ?1",
+            ),
+        };
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
         rows.iter()
             .map(|row| {
                 Ok(CredentialRow {
