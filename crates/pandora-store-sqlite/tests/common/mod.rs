@@ -46,6 +46,7 @@ pub fn kept_dir() -> PathBuf {
 }
 
 /// A fresh, migrated, empty store on a file in a new directory.
+#[allow(dead_code)] // not every test binary that includes this module uses it
 pub async fn fresh_store() -> SqliteStore {
     let path = kept_dir().join("pandora.db");
     let store = SqliteStore::open(&path).await.expect("open the store");
