@@ -14,26 +14,20 @@
 //! credential could not be processed. Nothing here prints a credential or a
 //! key: only connection, workspace and key ids, counts and reasons.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::time::Duration;
-
-use async_trait::async_trait;
-use indicatif::{ProgressBar, ProgressStyle};
-use pandora_core::model::{StoredCredentials, WorkspaceId};
-use pandora_core::store::{CredentialRow, CredentialStore};
-use pandora_core::vault::maintenance::{self, Report, RunOptions};
-use pandora_core::vault::{
-    CredentialState, CredentialVault, KeyId, LocalVault, MasterKey, KEY_VAR, PREVIOUS_KEYS_VAR,
-};
-use uuid::Uuid;
 
 use crate::cli::CredentialsCommand;
 use crate::config::Config;
 use crate::database::{self, Opened};
 use crate::logging::Logging;
 use crate::Failure;
+use indicatif::{ProgressBar, ProgressStyle};
+use pandora_core::store::CredentialStore;
+use pandora_core::vault::maintenance::{self, Report, RunOptions};
+use pandora_core::vault::{
+    CredentialVault, KeyId, LocalVault, MasterKey, KEY_VAR, PREVIOUS_KEYS_VAR,
+};
 
 /// Runs one `pandora credentials` command against the configured database.
 pub async fn run(
@@ -216,8 +210,9 @@ impl Job<'_> {
         }
 
         println!("verifying that every credential opens:");
-        let (check, census) = self.verify_pass(batch_size).await?;
-        print!("{}", render_verification(&check, &census, Some(current)));
+        let check = self.verify_pass(batch_size).await?;
+        let census = &check.census;
+        print!("{}", render_verification(&check, Some(current)));
         failed(&check, "opened")?;
         match census.others(current) {
             0 => println!(
@@ -252,8 +247,9 @@ impl Job<'_> {
                 ),
             }
         );
-        let (check, census) = self.verify_pass(batch_size).await?;
-        print!("{}", render_verification(&check, &census, current));
+        let check = self.verify_pass(batch_size).await?;
+        let census = &check.census;
+        print!("{}", render_verification(&check, current));
         failed(&check, "opened")?;
         if census.plaintext > 0 {
             println!(
@@ -279,23 +275,17 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Opens every credential ([`maintenance::verify`]), counting under
-    /// which key each one is sealed on the way.
-    async fn verify_pass(&self, batch_size: u32) -> Result<(Report, Census), Failure> {
-        let counting = Counting {
-            inner: self.store(),
-            batch_size,
-            census: Mutex::default(),
-        };
+    /// Opens every credential ([`maintenance::verify`]); its report's
+    /// census tells under which key each one is sealed.
+    async fn verify_pass(&self, batch_size: u32) -> Result<Report, Failure> {
         let bar = Progress::start(self.store(), "verifying").await;
-        let report = maintenance::verify(&counting, self.vault, &|n| bar.update(n)).await;
+        let opts = RunOptions {
+            batch_size,
+            ..RunOptions::default()
+        };
+        let report = maintenance::verify(self.store(), self.vault, opts, &|n| bar.update(n)).await;
         bar.finish();
-        let report = report.map_err(|e| self.stopped("rotate-key --verify", &e))?;
-        let census = counting
-            .census
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner());
-        Ok((report, census))
+        report.map_err(|e| self.stopped("rotate-key --verify", &e))
     }
 }
 
@@ -365,7 +355,8 @@ fn render_failures(report: &Report) -> String {
 }
 
 /// The result of a verification pass: counts, failures, and the keys in use.
-fn render_verification(report: &Report, census: &Census, current: Option<KeyId>) -> String {
+fn render_verification(report: &Report, current: Option<KeyId>) -> String {
+    let census = &report.census;
     let mut rows: Vec<(String, u64)> = vec![
         ("found".into(), report.found),
         ("open".into(), report.already),
@@ -389,81 +380,6 @@ fn render_verification(report: &Report, census: &Census, current: Option<KeyId>)
     let mut out = render_counts(&borrowed);
     out.push_str(&render_failures(report));
     out
-}
-
-/// How the credentials read by a pass rest: by key id, plaintext, unreadable.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Census {
-    sealed: BTreeMap<KeyId, u64>,
-    plaintext: u64,
-    unreadable: u64,
-}
-
-impl Census {
-    fn add(&mut self, row: &CredentialRow) {
-        match CredentialState::of(&row.credentials) {
-            CredentialState::Sealed(id) => *self.sealed.entry(id).or_default() += 1,
-            CredentialState::Plaintext => self.plaintext += 1,
-            CredentialState::Unreadable => self.unreadable += 1,
-        }
-    }
-
-    fn sealed_under(&self, id: KeyId) -> u64 {
-        self.sealed.get(&id).copied().unwrap_or(0)
-    }
-
-    /// Credentials sealed under another key than `current`.
-    fn older(&self, current: KeyId) -> u64 {
-        let sealed: u64 = self.sealed.values().sum();
-        sealed - self.sealed_under(current)
-    }
-
-    /// Credentials not sealed under `current` (other keys, plaintext, unreadable).
-    fn others(&self, current: KeyId) -> u64 {
-        self.older(current) + self.plaintext + self.unreadable
-    }
-}
-
-/// A [`CredentialStore`] that reads pages of `batch_size` (whatever size the
-/// caller asks for; paging only follows the last id) and counts the rows it
-/// hands out, so that one verification pass also tells under which key each
-/// credential is sealed.
-struct Counting<'a> {
-    inner: &'a dyn CredentialStore,
-    batch_size: u32,
-    census: Mutex<Census>,
-}
-
-#[async_trait]
-impl CredentialStore for Counting<'_> {
-    async fn scan_credentials(
-        &self,
-        after: Option<Uuid>,
-        _limit: u32,
-    ) -> pandora_core::Result<Vec<CredentialRow>> {
-        let rows = self.inner.scan_credentials(after, self.batch_size).await?;
-        let mut census = self.census.lock().unwrap_or_else(|p| p.into_inner());
-        for row in &rows {
-            census.add(row);
-        }
-        Ok(rows)
-    }
-
-    async fn count_credentials(&self) -> pandora_core::Result<u64> {
-        self.inner.count_credentials().await
-    }
-
-    async fn swap_credentials(
-        &self,
-        workspace: WorkspaceId,
-        connection_id: Uuid,
-        expected: &StoredCredentials,
-        new: &StoredCredentials,
-    ) -> pandora_core::Result<bool> {
-        self.inner
-            .swap_credentials(workspace, connection_id, expected, new)
-            .await
-    }
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.
@@ -524,8 +440,8 @@ mod tests {
 
     #[test]
     fn failures_name_ids_and_key_never_secrets() {
-        let ws = Uuid::nil();
-        let conn = Uuid::max();
+        let ws = uuid::Uuid::nil();
+        let conn = uuid::Uuid::max();
         let report = Report {
             failed: vec![
                 RowFailure {
@@ -559,7 +475,7 @@ mod tests {
 
     #[test]
     fn census_counts_what_is_not_under_the_current_key() {
-        let mut census = Census::default();
+        let mut census = maintenance::Census::default();
         census.sealed.insert(id(1), 4);
         census.sealed.insert(id(2), 1);
         census.plaintext = 2;
@@ -571,9 +487,9 @@ mod tests {
             &Report {
                 found: 7,
                 already: 7,
+                census,
                 ..Report::default()
             },
-            &census,
             Some(id(1)),
         );
         assert!(

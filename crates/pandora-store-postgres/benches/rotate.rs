@@ -100,7 +100,7 @@ async fn run() {
     );
 
     let t = Instant::now();
-    let before = maintenance::verify(&store, &ring, &no_progress)
+    let before = maintenance::verify(&store, &ring, RunOptions::default(), &no_progress)
         .await
         .expect("verify");
     let verify_secs = t.elapsed().as_secs_f64();
@@ -115,7 +115,7 @@ async fn run() {
     assert!(report.failed.is_empty());
 
     let new_only = LocalVault::new(MasterKey::from_bytes(&[2u8; 32]));
-    let after = maintenance::verify(&store, &new_only, &no_progress)
+    let after = maintenance::verify(&store, &new_only, RunOptions::default(), &no_progress)
         .await
         .expect("verify");
     assert_eq!((after.already as usize, after.failed.len()), (total, 0));

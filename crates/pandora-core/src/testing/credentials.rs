@@ -266,6 +266,7 @@ pub async fn key_rotation_is_resumable_and_never_blocks_reads(store: StoreRef) {
     .await
     .expect("rotate, interrupted");
     assert!(first.interrupted);
+    assert_eq!(first.census.sealed.values().sum::<u64>(), first.found);
     assert_eq!(first.changed, 10);
     let resumed = maintenance::rotate_key(
         store.as_ref(),
@@ -299,18 +300,30 @@ pub async fn key_rotation_is_resumable_and_never_blocks_reads(store: StoreRef) {
         );
     }
     // With the old key dropped, everything still opens.
-    let verified = maintenance::verify(store.as_ref(), &new_only, &no_progress)
-        .await
-        .expect("verify");
+    let verified = maintenance::verify(
+        store.as_ref(),
+        &new_only,
+        RunOptions::default(),
+        &no_progress,
+    )
+    .await
+    .expect("verify");
     assert_eq!(
         (verified.found, verified.already, verified.failed.len()),
         (24, 24, 0)
     );
+    assert_eq!(verified.census.sealed_under(new_key.expect("id")), 24);
+    assert_eq!(verified.census.others(new_key.expect("id")), 0);
     // Verify names the key a blob is sealed under when the ring lacks it.
     let stranger = LocalVault::new(MasterKey::from_bytes(&[9u8; 32]));
-    let failed = maintenance::verify(store.as_ref(), &stranger, &no_progress)
-        .await
-        .expect("verify");
+    let failed = maintenance::verify(
+        store.as_ref(),
+        &stranger,
+        RunOptions::default(),
+        &no_progress,
+    )
+    .await
+    .expect("verify");
     assert_eq!(failed.failed.len(), 24);
     assert_eq!(failed.failed[0].key_id, new_key);
     assert!(failed.failed[0]

@@ -7,6 +7,8 @@
 //! leaves every row either as it was or finished, and the next run only finds
 //! what is left.
 
+use std::collections::BTreeMap;
+
 use uuid::Uuid;
 
 use super::{Binding, CredentialState, CredentialVault, KeyId};
@@ -47,6 +49,42 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// How the credentials a run read were resting when it read them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Sealed blobs, by the master key id they name.
+    pub sealed: BTreeMap<KeyId, u64>,
+    /// Legacy plaintext JSON.
+    pub plaintext: u64,
+    /// Neither sealed nor JSON.
+    pub unreadable: u64,
+}
+
+impl Census {
+    fn add(&mut self, row: &CredentialRow) {
+        match CredentialState::of(&row.credentials) {
+            CredentialState::Sealed(id) => *self.sealed.entry(id).or_default() += 1,
+            CredentialState::Plaintext => self.plaintext += 1,
+            CredentialState::Unreadable => self.unreadable += 1,
+        }
+    }
+
+    /// Credentials sealed under `id`.
+    pub fn sealed_under(&self, id: KeyId) -> u64 {
+        self.sealed.get(&id).copied().unwrap_or(0)
+    }
+
+    /// Credentials sealed under another key than `current`.
+    pub fn older(&self, current: KeyId) -> u64 {
+        self.sealed.values().sum::<u64>() - self.sealed_under(current)
+    }
+
+    /// Credentials not sealed under `current` (other keys, plaintext, unreadable).
+    pub fn others(&self, current: KeyId) -> u64 {
+        self.older(current) + self.plaintext + self.unreadable
+    }
+}
+
 /// What a maintenance run found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
@@ -63,6 +101,8 @@ pub struct Report {
     pub failed: Vec<Failure>,
     /// Whether the run stopped early because of `stop_after`.
     pub interrupted: bool,
+    /// How the rows were resting when the run read them.
+    pub census: Census,
 }
 
 /// Progress of a run: rows examined so far.
@@ -164,6 +204,7 @@ async fn run(
                 break 'pages;
             }
             report.found += 1;
+            report.census.add(row);
             match step(op, vault, row).await {
                 Step::Already => report.already += 1,
                 Step::Fail(reason) => report.failed.push(failure(row, reason)),
@@ -234,11 +275,13 @@ pub async fn rotate_key(
 }
 
 /// Opens every credential with the current ring; failures list the key id
-/// they name. `changed` stays 0; `already` counts credentials that open.
+/// they name. Changes nothing: `changed` stays 0 and `dry_run` is moot;
+/// `already` counts credentials that open, `census` where each rests.
 pub async fn verify(
     store: &dyn CredentialStore,
     vault: &dyn CredentialVault,
+    opts: RunOptions,
     progress: Progress<'_>,
 ) -> Result<Report> {
-    run(store, vault, Op::Verify, RunOptions::default(), progress).await
+    run(store, vault, Op::Verify, opts, progress).await
 }
