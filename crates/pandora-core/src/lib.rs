@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod computed;
 pub mod error;
 pub mod facade;
 pub mod model;
