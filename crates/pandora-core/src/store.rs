@@ -5,7 +5,7 @@
 //! changed through workspace B, even by its exact id (such a call answers
 //! [`Error::NotFound`](crate::Error::NotFound)).
 //!
-//! The conformance suite in [`crate::testing`] (feature `testing`) pins the
+//! The conformance suite in `pandora_core::testing` (feature `testing`) pins the
 //! behaviour; every store runs all of it against a real database.
 
 use std::collections::BTreeMap;

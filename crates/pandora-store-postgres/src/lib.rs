@@ -16,7 +16,7 @@
 //! set-based SQL and counted as inserted / updated / unchanged by content
 //! hash, lists use keyset pagination with NULLs last.
 //!
-//! With the feature `testing`, [`testing`] starts a throwaway PostgreSQL server
+//! With the feature `testing`, `testing` starts a throwaway PostgreSQL server
 //! for tests and benchmarks.
 
 mod connections;

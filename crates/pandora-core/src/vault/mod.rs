@@ -2,7 +2,7 @@
 //!
 //! [`CredentialVault`] seals and opens credentials bound to a workspace and a
 //! connection; [`LocalVault`] is its implementation with AES-256-GCM envelope
-//! encryption under a key ring (see [`format`] for the sealed layout). A
+//! encryption under a key ring (see [`mod@format`] for the sealed layout). A
 //! KMS-backed vault can implement the same trait without touching connectors.
 
 mod credentials;
