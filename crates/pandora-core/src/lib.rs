@@ -20,11 +20,13 @@
 pub mod auth;
 pub mod batch;
 pub mod computed;
+pub mod connector;
 pub mod error;
 pub mod facade;
 pub mod model;
 pub mod query;
 pub mod store;
+pub mod sync;
 pub mod vault;
 
 #[cfg(feature = "testing")]

@@ -109,6 +109,14 @@ pub trait RecordStore: Send + Sync {
         source: &str,
         source_id: &str,
     ) -> Result<Deal>;
+    /// The deals of `source` with these source ids (soft-deleted ones too),
+    /// in no particular order; ids that match nothing are skipped.
+    async fn deals_by_source(
+        &self,
+        workspace: WorkspaceId,
+        source: &str,
+        source_ids: &[String],
+    ) -> Result<Vec<Deal>>;
     /// A deal's field history, oldest first (ties by id).
     async fn deal_history(&self, workspace: WorkspaceId, deal_id: Uuid) -> Result<Vec<DealChange>>;
     /// Contacts, excluding soft-deleted ones (sorted by `updated_at`).

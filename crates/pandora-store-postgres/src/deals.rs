@@ -217,7 +217,7 @@ async fn get_deal_where(
     pool: &PgPool,
     workspace: WorkspaceId,
     build: impl FnOnce(&mut QueryBuilder<'_, Postgres>),
-) -> Result<Option<Deal>> {
+) -> Result<Vec<Deal>> {
     let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
     qb.push(rows::RECORD_COLUMNS)
         .push(", o.id AS owner_id, a.id AS account_id FROM deals r ")
@@ -225,8 +225,8 @@ async fn get_deal_where(
         .push(" WHERE r.workspace_id = ")
         .push_bind(workspace);
     build(&mut qb);
-    let row = qb.build().fetch_optional(pool).await.db()?;
-    row.as_ref().map(rows::deal).transpose()
+    let fetched = qb.build().fetch_all(pool).await.db()?;
+    fetched.iter().map(rows::deal).collect()
 }
 
 /// `RecordStore::get_deal`.
@@ -235,6 +235,7 @@ pub(crate) async fn get_deal(pool: &PgPool, workspace: WorkspaceId, id: Uuid) ->
         qb.push(" AND r.id = ").push_bind(id);
     })
     .await?
+    .pop()
     .ok_or_else(|| Error::not_found("deal", id))
 }
 
@@ -253,7 +254,29 @@ pub(crate) async fn get_deal_by_source(
             .push_bind(sid);
     })
     .await?
+    .pop()
     .ok_or_else(|| Error::not_found("deal", format!("{source}/{source_id}")))
+}
+
+/// `RecordStore::deals_by_source`.
+pub(crate) async fn deals_by_source(
+    pool: &PgPool,
+    workspace: WorkspaceId,
+    source: &str,
+    source_ids: &[String],
+) -> Result<Vec<Deal>> {
+    if source_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (s, ids) = (source.to_string(), source_ids.to_vec());
+    get_deal_where(pool, workspace, |qb| {
+        qb.push(" AND r.source = ")
+            .push_bind(s)
+            .push(" AND r.source_id = ANY(")
+            .push_bind(ids)
+            .push(")");
+    })
+    .await
 }
 
 /// `RecordStore::deal_history`: the deal's changes by `(changed_at, id)`.

@@ -188,6 +188,32 @@ pub(crate) async fn get_deal_by_source(
     deal_from_row(&row, workspace)
 }
 
+/// The deals of `source` with these source ids (soft-deleted ones too).
+pub(crate) async fn deals_by_source(
+    pool: &SqlitePool,
+    workspace: WorkspaceId,
+    source: &str,
+    source_ids: &[String],
+) -> Result<Vec<Deal>> {
+    if source_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = serde_json::to_string(source_ids)
+        .map_err(|e| Error::internal(format!("source ids as JSON: {e}")))?;
+    let rows = sqlx::query(&format!(
+        "{} WHERE d.workspace_id = ? AND d.source = ? \
+         AND d.source_id IN (SELECT value FROM json_each(?))",
+        deal_select()
+    ))
+    .bind(id_to_sql(workspace))
+    .bind(source)
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    rows.iter().map(|row| deal_from_row(row, workspace)).collect()
+}
+
 /// A deal's field history, by `(changed_at, id)`.
 pub(crate) async fn deal_history(
     pool: &SqlitePool,

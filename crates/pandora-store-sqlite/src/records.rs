@@ -133,6 +133,15 @@ impl RecordStore for SqliteStore {
         deals::get_deal_by_source(self.pool(), workspace, source, source_id).await
     }
 
+    async fn deals_by_source(
+        &self,
+        workspace: WorkspaceId,
+        source: &str,
+        source_ids: &[String],
+    ) -> Result<Vec<Deal>> {
+        deals::deals_by_source(self.pool(), workspace, source, source_ids).await
+    }
+
     async fn deal_history(&self, workspace: WorkspaceId, deal_id: Uuid) -> Result<Vec<DealChange>> {
         deals::deal_history(self.pool(), workspace, deal_id).await
     }

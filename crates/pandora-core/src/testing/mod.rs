@@ -11,6 +11,7 @@ mod fixtures;
 mod history;
 mod pagination;
 mod records;
+mod sync;
 mod tenancy;
 mod workspaces;
 
@@ -27,6 +28,9 @@ pub use pagination::{
 pub use records::{
     concurrent_writers_leave_one_row_per_key, references_are_resolved, soft_delete_and_restore,
     stages_are_listed_in_pipeline_order, update_by_source_key, upsert_is_idempotent,
+};
+pub use sync::{
+    sync_records_observed_changes, sync_resumes_after_a_failure_with_nothing_lost_or_doubled,
 };
 pub use tenancy::{delete_workspace_removes_its_data, tenant_isolation};
 pub use workspaces::{api_keys, connections, settings_are_initialised_once, workspace_crud};
@@ -62,7 +66,9 @@ macro_rules! store_conformance_suite {
             credentials_scan_and_swap,
             plaintext_credentials_are_read_then_encrypted,
             key_rotation_is_resumable_and_never_blocks_reads,
-            connect_seals_credentials
+            connect_seals_credentials,
+            sync_resumes_after_a_failure_with_nothing_lost_or_doubled,
+            sync_records_observed_changes
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -1,0 +1,183 @@
+//! The sync engine: runs a connector and writes what it pushes.
+//!
+//! Each page the connector pushes is validated, completed with the field
+//! history the vendor did not give (a deal whose stage, amount, close date,
+//! forecast category or owner differs from what is stored gets an *observed*
+//! change at its vendor modification time), then written with its checkpoint
+//! in one transaction ([`RecordStore::write_batch`]). A failure at page k
+//! leaves pages before k and their checkpoints stored, so the next run
+//! resumes there; replaying a page changes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use async_trait::async_trait;
+
+use crate::batch::RecordBatch;
+use crate::connector::{Connector, RecordSink, StreamCheckpoint, SyncContext};
+use crate::error::{Error, Result};
+use crate::model::{self, ChangeOrigin, Checkpoint, DealField, NewDealChange, StreamCounts};
+use crate::store::{RecordStore, Store};
+
+/// What a sync did so far (or in all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Write counts per record table (`"deals"`, `"contacts"`, …).
+    pub counts: BTreeMap<String, StreamCounts>,
+    /// Pages written.
+    pub pages: u64,
+    /// Field-history rows the engine observed (the vendor gave none).
+    pub observed_changes: u64,
+    /// Field-history rows stored (vendor and observed).
+    pub changes_inserted: u64,
+}
+
+impl SyncOutcome {
+    /// Records written (inserted, updated, unchanged and deleted), over every table.
+    pub fn records(&self) -> u64 {
+        self.counts
+            .values()
+            .map(|c| c.inserted + c.updated + c.unchanged + c.deleted)
+            .sum()
+    }
+}
+
+/// Called after every page with the outcome so far.
+pub type SyncProgress<'a> = &'a (dyn Fn(&SyncOutcome) + Send + Sync);
+
+struct EngineSink<'a> {
+    store: &'a dyn Store,
+    ctx: &'a SyncContext,
+    source: &'static str,
+    outcome: SyncOutcome,
+    progress: SyncProgress<'a>,
+}
+
+/// Observed changes for the deals of `page` whose tracked fields differ from
+/// what is stored and for which the page carries no vendor change.
+async fn observe_changes(
+    store: &dyn RecordStore,
+    workspace: uuid::Uuid,
+    page: &RecordBatch,
+) -> Result<Vec<NewDealChange>> {
+    if page.deals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = page.deals.iter().map(|d| d.source_id.clone()).collect();
+    let stored: HashMap<String, crate::model::Deal> = store
+        .deals_by_source(workspace, &page.source, &ids)
+        .await?
+        .into_iter()
+        .map(|d| (d.fields.source_id.clone(), d))
+        .collect();
+    let reported: HashSet<(&str, DealField)> = page
+        .deal_changes
+        .iter()
+        .map(|c| (c.deal_source_id.as_str(), c.field))
+        .collect();
+    let mut observed = Vec::new();
+    for deal in &page.deals {
+        let Some(before) = stored.get(&deal.source_id) else {
+            continue;
+        };
+        for field in DealField::ALL {
+            if reported.contains(&(deal.source_id.as_str(), field)) {
+                continue;
+            }
+            let (old, new) = (field.value_of(&before.fields), field.value_of(deal));
+            if old != new {
+                observed.push(NewDealChange {
+                    deal_source_id: deal.source_id.clone(),
+                    field,
+                    old_value: old,
+                    new_value: new,
+                    changed_at: deal.source_updated_at.unwrap_or_else(model::now),
+                    origin: ChangeOrigin::Observed,
+                });
+            }
+        }
+    }
+    Ok(observed)
+}
+
+#[async_trait]
+impl RecordSink for EngineSink<'_> {
+    async fn push(
+        &mut self,
+        mut page: RecordBatch,
+        checkpoint: Option<StreamCheckpoint>,
+    ) -> Result<()> {
+        if page.source.is_empty() {
+            page.source = self.source.to_string();
+        }
+        if page.source != self.source {
+            return Err(Error::invalid(
+                "source",
+                format!(
+                    "a {} page may only hold {} records, not {}",
+                    self.source, self.source, page.source
+                ),
+            ));
+        }
+        let workspace = self.ctx.check.workspace_id;
+        let observed = observe_changes(self.store, workspace, &page).await?;
+        let observed_n = observed.len() as u64;
+        page.deal_changes.extend(observed);
+        let prepared = page.prepare()?;
+        let checkpoint = checkpoint.map(|c| Checkpoint {
+            connection_id: self.ctx.connection_id,
+            stream: c.stream,
+            cursor: c.cursor,
+        });
+        let written = self
+            .store
+            .write_batch(workspace, &prepared, checkpoint.as_ref())
+            .await?;
+        for (kind, counts) in written.counts {
+            self.outcome
+                .counts
+                .entry(kind.table().to_string())
+                .or_default()
+                .add(counts);
+        }
+        self.outcome.pages += 1;
+        self.outcome.observed_changes += observed_n;
+        self.outcome.changes_inserted += written.changes_inserted;
+        (self.progress)(&self.outcome);
+        Ok(())
+    }
+}
+
+/// Runs one sync of `connector` with `ctx`, writing every page it pushes.
+///
+/// On error, the pages written before it stay written (with their
+/// checkpoints); the error is returned with the outcome so far dropped.
+pub async fn run_sync(
+    store: &dyn Store,
+    connector: &dyn Connector,
+    ctx: &SyncContext,
+    progress: SyncProgress<'_>,
+) -> Result<SyncOutcome> {
+    let info = connector.info();
+    let mut sink = EngineSink {
+        store,
+        ctx,
+        source: info.id,
+        outcome: SyncOutcome::default(),
+        progress,
+    };
+    tracing::info!(
+        workspace_id = %ctx.check.workspace_id,
+        connection_id = %ctx.connection_id,
+        connector = info.id,
+        mode = ?ctx.mode,
+        "sync started"
+    );
+    connector.sync(ctx, &mut sink).await?;
+    tracing::info!(
+        connection_id = %ctx.connection_id,
+        pages = sink.outcome.pages,
+        records = sink.outcome.records(),
+        "sync finished"
+    );
+    Ok(sink.outcome)
+}
