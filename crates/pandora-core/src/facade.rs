@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use crate::auth::{constant_time_eq, hash_token, Principal, SecretToken, API_KEY_PREFIX};
 use crate::batch::{BatchOutcome, RecordBatch};
+use crate::connector::{CheckContext, ConnectorRegistry, SyncContext};
 use crate::error::{Error, Result};
+use crate::model::SyncMode;
 use crate::model::{
     self, deal_as_of, Account, ApiKey, Checkpoint, Connection, ConnectionStatus, Contact, Deal,
     DealChange, DealSnapshot, NewApiKey, NewConnection, NewWorkspace, User, Workspace, WorkspaceId,
@@ -14,6 +16,7 @@ use crate::model::{
 };
 use crate::query::{DealFilter, Page, PageRequest};
 use crate::store::Store;
+use crate::sync::{SyncOutcome, SyncProgress};
 use crate::vault::{Binding, CredentialState, CredentialVault, Credentials, LocalVault};
 
 /// Longest workspace or API key name.
@@ -43,6 +46,7 @@ pub struct CreatedApiKey {
 #[derive(Default)]
 pub struct PandoraBuilder {
     store: Option<Arc<dyn Store>>,
+    connectors: ConnectorRegistry,
     vault: Option<Arc<dyn CredentialVault>>,
     admin_token_hash: Option<Vec<u8>>,
 }
@@ -68,6 +72,12 @@ impl PandoraBuilder {
         self
     }
 
+    /// The connectors this deployment offers.
+    pub fn connectors(mut self, connectors: ConnectorRegistry) -> Self {
+        self.connectors = connectors;
+        self
+    }
+
     /// Accept this admin token (e.g. `PANDORA_ADMIN_TOKEN`). Without one, the
     /// hash kept by [`Pandora::ensure_admin_token`] is used.
     pub fn admin_token(mut self, token: &SecretToken) -> Self {
@@ -83,6 +93,7 @@ impl PandoraBuilder {
         Ok(Pandora {
             inner: Arc::new(Inner {
                 store,
+                connectors: self.connectors,
                 vault: self
                     .vault
                     .unwrap_or_else(|| Arc::new(LocalVault::without_key())),
@@ -94,6 +105,7 @@ impl PandoraBuilder {
 
 struct Inner {
     store: Arc<dyn Store>,
+    connectors: ConnectorRegistry,
     vault: Arc<dyn CredentialVault>,
     admin_token_hash: Option<Vec<u8>>,
 }
@@ -485,6 +497,51 @@ impl Pandora {
             Some(CredentialState::Plaintext) => "unencrypted",
             Some(CredentialState::Unreadable) => "unreadable",
         }
+    }
+
+    // ---- connectors and syncs ---------------------------------------------
+
+    /// The connectors this deployment offers.
+    pub fn connectors(&self) -> &ConnectorRegistry {
+        &self.inner.connectors
+    }
+
+    /// Runs one sync of the workspace's connection to `connector` now, in
+    /// this task: opens its credentials (the connector receives them opened
+    /// and never sees the vault), resumes from its stored cursors when
+    /// incremental, and writes each page with its checkpoint.
+    pub async fn sync_now(
+        &self,
+        workspace: WorkspaceId,
+        connector: &str,
+        mode: SyncMode,
+        progress: SyncProgress<'_>,
+    ) -> Result<SyncOutcome> {
+        let imp = self.inner.connectors.get(connector)?;
+        let connection = self
+            .inner
+            .store
+            .get_connection(workspace, connector)
+            .await?;
+        let credentials = self.open_credentials(&connection).await?;
+        let cursors = self
+            .inner
+            .store
+            .get_checkpoints(workspace, connection.id)
+            .await?;
+        let ctx = SyncContext {
+            check: CheckContext {
+                workspace_id: workspace,
+                config: connection.config.clone(),
+                credentials,
+                tokens: None,
+            },
+            connection_id: connection.id,
+            mode,
+            cursors,
+            started_at: model::now(),
+        };
+        crate::sync::run_sync(self.inner.store.as_ref(), imp.as_ref(), &ctx, progress).await
     }
 
     /// Whether the database answers.

@@ -30,7 +30,8 @@ pub use records::{
     stages_are_listed_in_pipeline_order, update_by_source_key, upsert_is_idempotent,
 };
 pub use sync::{
-    sync_records_observed_changes, sync_resumes_after_a_failure_with_nothing_lost_or_doubled,
+    connectors_receive_opened_credentials, sync_records_observed_changes,
+    sync_resumes_after_a_failure_with_nothing_lost_or_doubled,
 };
 pub use tenancy::{delete_workspace_removes_its_data, tenant_isolation};
 pub use workspaces::{api_keys, connections, settings_are_initialised_once, workspace_crud};
@@ -68,7 +69,8 @@ macro_rules! store_conformance_suite {
             key_rotation_is_resumable_and_never_blocks_reads,
             connect_seals_credentials,
             sync_resumes_after_a_failure_with_nothing_lost_or_doubled,
-            sync_records_observed_changes
+            sync_records_observed_changes,
+            connectors_receive_opened_credentials
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

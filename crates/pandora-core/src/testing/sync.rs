@@ -353,3 +353,98 @@ fn second_page(before: &crate::model::NewDeal, t2: chrono::DateTime<Utc>) -> Rec
     }];
     second
 }
+
+/// A connector that accepts one API key, and says what it was handed.
+struct KeyChecking;
+
+#[async_trait]
+impl Connector for KeyChecking {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo {
+            id: "keyed",
+            display_name: "Key-checking test source",
+            auth: AuthKind::ApiKey,
+            streams: vec![StreamInfo {
+                name: "deals",
+                kinds: vec![RecordKind::Deal],
+                incremental: false,
+            }],
+        }
+    }
+
+    async fn check(&self, ctx: &CheckContext) -> Result<CheckOutcome> {
+        let key = ctx
+            .credentials
+            .as_ref()
+            .map(|c| c.expose_json())
+            .transpose()?;
+        let ok = key.is_some_and(|k| k["api_key"] == "right-key");
+        Ok(CheckOutcome {
+            ok,
+            detail: (!ok).then(|| "invalid API key".to_string()),
+        })
+    }
+
+    async fn sync(&self, ctx: &SyncContext, sink: &mut dyn RecordSink) -> Result<()> {
+        if !self.check(&ctx.check).await?.ok {
+            return Err(Error::unauthorized("the vendor rejected the API key"));
+        }
+        let mut page = RecordBatch::new("keyed");
+        page.deals = vec![deal("k1", Some(1), None)];
+        sink.push(page, None).await
+    }
+}
+
+/// `Pandora::sync_now` hands the connector opened credentials (never the vault or the sealed form).
+pub async fn connectors_receive_opened_credentials(store: StoreRef) {
+    use crate::vault::{Credentials, LocalVault, MasterKey};
+    let pandora = crate::Pandora::builder()
+        .shared_store(store.clone())
+        .vault(LocalVault::new(MasterKey::from_bytes(&[6u8; 32])))
+        .connectors(crate::connector::ConnectorRegistry::new().with(KeyChecking))
+        .build()
+        .expect("build");
+    let good = new_workspace(&store, "good").await;
+    let bad = new_workspace(&store, "bad").await;
+    for (ws, key) in [(good, "right-key"), (bad, "wrong-key")] {
+        pandora
+            .connect(
+                ws,
+                "keyed",
+                Credentials::from_json(&serde_json::json!({"api_key": key})),
+                serde_json::json!({}),
+            )
+            .await
+            .expect("connect");
+    }
+    let out = pandora
+        .sync_now(good, "keyed", SyncMode::Full, &quiet)
+        .await
+        .expect("sync");
+    assert_eq!(out.counts["deals"].inserted, 1);
+    let err = pandora
+        .sync_now(bad, "keyed", SyncMode::Full, &quiet)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized);
+    assert_eq!(
+        store
+            .count_records(bad, RecordKind::Deal)
+            .await
+            .expect("count"),
+        0
+    );
+
+    let err = pandora
+        .sync_now(good, "hubspot", SyncMode::Full, &quiet)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("known: keyed"), "{err}");
+    let other = new_workspace(&store, "unconnected").await;
+    let err = pandora
+        .sync_now(other, "keyed", SyncMode::Full, &quiet)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
