@@ -211,7 +211,9 @@ pub(crate) async fn deals_by_source(
     .fetch_all(pool)
     .await
     .map_err(db_error)?;
-    rows.iter().map(|row| deal_from_row(row, workspace)).collect()
+    rows.iter()
+        .map(|row| deal_from_row(row, workspace))
+        .collect()
 }
 
 /// A deal's field history, by `(changed_at, id)`.
