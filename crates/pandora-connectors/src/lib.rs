@@ -9,3 +9,11 @@
 //!   credentials.
 
 pub mod sample;
+
+use pandora_core::connector::ConnectorRegistry;
+
+/// Every connector this crate provides, ready for
+/// [`PandoraBuilder::connectors`](pandora_core::PandoraBuilder::connectors).
+pub fn all() -> ConnectorRegistry {
+    ConnectorRegistry::new().with(sample::SampleConnector)
+}

@@ -29,6 +29,7 @@
 //! [`SampleGenerator`].
 
 mod config;
+mod connector;
 mod deal;
 mod generator;
 mod names;
@@ -39,6 +40,7 @@ mod world;
 mod tests;
 
 pub use config::{SampleClock, SampleConfig};
+pub use connector::{SampleConnector, STREAM};
 pub use generator::{Changes, FullSync, SampleGenerator};
 
 /// The source (connector id) of every record the generator yields.
