@@ -84,11 +84,13 @@ fn log_vault(vault: &LocalVault) {
     }
 }
 
-/// Builds the facade over the opened store.
+/// Builds the facade over the opened store, with every connector of
+/// `pandora-connectors`.
 fn build(config: &Config, store: Arc<dyn Store>) -> Result<Pandora, Failure> {
     let mut builder = Pandora::builder()
         .shared_store(store)
-        .vault(config.vault.clone());
+        .vault(config.vault.clone())
+        .connectors(pandora_connectors::all());
     if let Some(token) = &config.admin_token {
         builder = builder.admin_token(token);
     }
