@@ -1,19 +1,20 @@
 //! [`Pandora`], the one entry point for embedders and for the HTTP adapter.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
 use crate::auth::{constant_time_eq, hash_token, Principal, SecretToken, API_KEY_PREFIX};
 use crate::batch::{BatchOutcome, RecordBatch};
-use crate::connector::{CheckContext, ConnectorRegistry, SyncContext};
+use crate::connector::{CheckContext, Connector, ConnectorRegistry, SyncContext};
 use crate::error::{Error, Result};
-use crate::model::SyncMode;
 use crate::model::{
     self, deal_as_of, Account, ApiKey, Checkpoint, Connection, ConnectionStatus, Contact, Deal,
     DealChange, DealSnapshot, NewApiKey, NewConnection, NewWorkspace, User, Workspace, WorkspaceId,
     WorkspacePatch,
 };
+use crate::model::{RunStatus, SyncMode, SyncRun};
 use crate::query::{DealFilter, Page, PageRequest};
 use crate::store::Store;
 use crate::sync::{SyncOutcome, SyncProgress};
@@ -122,6 +123,19 @@ impl std::fmt::Debug for Pandora {
         f.debug_struct("Pandora")
             .field("store", &self.inner.store.backend())
             .finish_non_exhaustive()
+    }
+}
+
+/// Longest error message kept on a failed run, in characters.
+const MAX_RUN_ERROR: usize = 2000;
+
+/// The message a failed run keeps: the error's display (Pandora's errors
+/// never carry secrets), bounded in length.
+fn run_error(e: &Error) -> String {
+    let message = e.to_string();
+    match message.char_indices().nth(MAX_RUN_ERROR) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
     }
 }
 
@@ -510,6 +524,9 @@ impl Pandora {
     /// this task: opens its credentials (the connector receives them opened
     /// and never sees the vault), resumes from its stored cursors when
     /// incremental, and writes each page with its checkpoint.
+    ///
+    /// Records no run and takes no part in the one-sync-per-connection rule:
+    /// use [`Pandora::sync`] for that.
     pub async fn sync_now(
         &self,
         workspace: WorkspaceId,
@@ -523,15 +540,27 @@ impl Pandora {
             .store
             .get_connection(workspace, connector)
             .await?;
-        let credentials = self.open_credentials(&connection).await?;
+        self.run_connector(imp.as_ref(), &connection, mode, progress)
+            .await
+    }
+
+    /// Runs `imp` on `connection` (see [`Pandora::sync_now`]).
+    async fn run_connector(
+        &self,
+        imp: &dyn Connector,
+        connection: &Connection,
+        mode: SyncMode,
+        progress: SyncProgress<'_>,
+    ) -> Result<SyncOutcome> {
+        let credentials = self.open_credentials(connection).await?;
         let cursors = self
             .inner
             .store
-            .get_checkpoints(workspace, connection.id)
+            .get_checkpoints(connection.workspace_id, connection.id)
             .await?;
         let ctx = SyncContext {
             check: CheckContext {
-                workspace_id: workspace,
+                workspace_id: connection.workspace_id,
                 config: connection.config.clone(),
                 credentials,
                 tokens: None,
@@ -541,7 +570,113 @@ impl Pandora {
             cursors,
             started_at: model::now(),
         };
-        crate::sync::run_sync(self.inner.store.as_ref(), imp.as_ref(), &ctx, progress).await
+        crate::sync::run_sync(self.inner.store.as_ref(), imp, &ctx, progress).await
+    }
+
+    /// Runs one sync of the workspace's connection to `connector` now, in
+    /// this task, and records it as a [`SyncRun`].
+    ///
+    /// The run is created (at most one sync per connection is queued or
+    /// running: otherwise [`Error::Conflict`], naming the active run, which
+    /// [`active_run_id`](crate::store::active_run_id) reads back), marked
+    /// running, synced as [`Pandora::sync_now`] does, and finished. The
+    /// first run of a connection (none succeeded yet, so `last_sync_at` is
+    /// unset) is always full, whatever `mode` asks.
+    ///
+    /// Whatever fails once the run exists (the connector, its credentials,
+    /// a page write) fails the *run*: the result is `Ok` with a `failed` run
+    /// holding the error's message (never a secret) and the counts of the
+    /// pages stored before it; `last_sync_at` does not move. A succeeded run
+    /// holds the per-table counts and sets `last_sync_at`. `Err` is only for
+    /// what prevents or loses the record itself: unknown connector or
+    /// connection, an active run, store errors creating or finishing it.
+    pub async fn sync(
+        &self,
+        workspace: WorkspaceId,
+        connector: &str,
+        mode: SyncMode,
+        progress: SyncProgress<'_>,
+    ) -> Result<SyncRun> {
+        let imp = self.inner.connectors.get(connector)?;
+        let connection = self
+            .inner
+            .store
+            .get_connection(workspace, connector)
+            .await?;
+        let mode = if connection.last_sync_at.is_none() {
+            SyncMode::Full
+        } else {
+            mode
+        };
+        let run = SyncRun {
+            id: model::new_id(),
+            workspace_id: workspace,
+            connection_id: connection.id,
+            mode,
+            status: RunStatus::Queued,
+            counts: BTreeMap::new(),
+            error: None,
+            created_at: model::now(),
+            started_at: None,
+            finished_at: None,
+        };
+        let store = &self.inner.store;
+        store.create_sync_run(workspace, &run).await?;
+        tracing::info!(workspace_id = %workspace, connector, run_id = %run.id, ?mode, "sync run created");
+
+        // From here on the run exists: every failure must finish it.
+        let so_far = Mutex::new(SyncOutcome::default());
+        let record = |o: &SyncOutcome| {
+            if let Ok(mut last) = so_far.lock() {
+                last.clone_from(o);
+            }
+            progress(o);
+        };
+        let result = match store.start_sync_run(workspace, run.id, model::now()).await {
+            Ok(_) => {
+                self.run_connector(imp.as_ref(), &connection, mode, &record)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let (status, counts, error) = match result {
+            Ok(outcome) => (RunStatus::Succeeded, outcome.counts, None),
+            Err(e) => {
+                tracing::warn!(workspace_id = %workspace, connector, run_id = %run.id, error = %e, "sync run failed");
+                let partial = so_far.into_inner().unwrap_or_default().counts;
+                (RunStatus::Failed, partial, Some(run_error(&e)))
+            }
+        };
+        let finished = store
+            .finish_sync_run(workspace, run.id, status, &counts, error, model::now())
+            .await?;
+        tracing::info!(workspace_id = %workspace, connector, run_id = %run.id, status = status.as_str(), "sync run finished");
+        Ok(finished)
+    }
+
+    /// The history of the workspace's syncs of `connector`, newest first
+    /// (see [`SyncRunStore::list_sync_runs`](crate::store::SyncRunStore::list_sync_runs)).
+    pub async fn sync_runs(
+        &self,
+        workspace: WorkspaceId,
+        connector: &str,
+        page: &PageRequest,
+    ) -> Result<Page<SyncRun>> {
+        page.validate()?;
+        let connection = self
+            .inner
+            .store
+            .get_connection(workspace, connector)
+            .await?;
+        self.inner
+            .store
+            .list_sync_runs(workspace, connection.id, page)
+            .await
+    }
+
+    /// One sync run of the workspace.
+    pub async fn sync_run(&self, workspace: WorkspaceId, run_id: Uuid) -> Result<SyncRun> {
+        self.inner.store.get_sync_run(workspace, run_id).await
     }
 
     /// Whether the database answers.

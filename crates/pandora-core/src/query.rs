@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::model::{Deal, StageCategory};
+use crate::model::{Deal, StageCategory, SyncRun};
 
 /// Default page size.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -151,6 +151,18 @@ impl Cursor {
             sort,
             value: CursorValue::Timestamp(updated_at),
             id,
+        }
+    }
+
+    /// The cursor after a sync run in its history, which is ordered by
+    /// `(created_at, id)`. Its sort key is [`SortKey::UpdatedAt`], the one
+    /// key of every list but deals: for run histories it stands for the
+    /// run's creation time.
+    pub fn after_sync_run(run: &SyncRun, sort: Sort) -> Self {
+        Cursor {
+            sort,
+            value: CursorValue::Timestamp(run.created_at),
+            id: run.id,
         }
     }
 }

@@ -14,10 +14,12 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::batch::{BatchOutcome, PreparedBatch, RecordKind};
+use crate::error::Error;
 use crate::error::Result;
 use crate::model::{
     Account, ApiKey, Checkpoint, Connection, Contact, Deal, DealChange, NewConnection,
-    PipelineStage, StoredCredentials, User, Workspace, WorkspaceId, WorkspacePatch,
+    PipelineStage, RunStatus, StoredCredentials, StreamCounts, SyncRun, User, Workspace,
+    WorkspaceId, WorkspacePatch,
 };
 use crate::query::{DealFilter, Page, PageRequest};
 
@@ -202,6 +204,132 @@ pub struct CredentialSwap {
     pub new: StoredCredentials,
 }
 
+/// Records of sync runs, and the rule that a connection has at most one sync
+/// queued or running at a time.
+///
+/// The rule is the database's (a partial unique index on `(workspace_id,
+/// connection_id)` over queued and running runs), so it holds across
+/// processes and replicas; see `docs/store-contract.md`.
+#[async_trait]
+pub trait SyncRunStore: Send + Sync {
+    /// Stores a new run of `run.connection_id`, in status `queued` or
+    /// `running` (`run.workspace_id` must be `workspace`).
+    ///
+    /// Fails with [`Error::Conflict`] when the connection already has a
+    /// queued or running run; the message names that run's id (see
+    /// [`active_run_id`]). Fails with [`Error::NotFound`] when the connection
+    /// is not one of the workspace's, and with [`Error::InvalidInput`] (field
+    /// `status`) for any other status.
+    async fn create_sync_run(&self, workspace: WorkspaceId, run: &SyncRun) -> Result<()>;
+
+    /// Marks a queued run as running since `started_at` and returns it.
+    ///
+    /// [`Error::NotFound`] when the workspace has no such run;
+    /// [`Error::Conflict`] when the run is not queued.
+    async fn start_sync_run(
+        &self,
+        workspace: WorkspaceId,
+        run_id: Uuid,
+        started_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<SyncRun>;
+
+    /// Ends a queued or running run with `status` (`succeeded`, `failed` or
+    /// `cancelled`), its per-table counts and error, and returns it.
+    ///
+    /// In the same transaction, the connection records the outcome: a
+    /// succeeded run sets `last_sync_at = finished_at` and clears
+    /// `last_error`; a failed run sets `last_error` (to `error`) and leaves
+    /// `last_sync_at` alone; a cancelled run changes neither.
+    ///
+    /// [`Error::NotFound`] when the workspace has no such run;
+    /// [`Error::Conflict`] when it is already finished;
+    /// [`Error::InvalidInput`] (field `status`) for `queued` or `running`.
+    async fn finish_sync_run(
+        &self,
+        workspace: WorkspaceId,
+        run_id: Uuid,
+        status: RunStatus,
+        counts: &BTreeMap<String, StreamCounts>,
+        error: Option<String>,
+        finished_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<SyncRun>;
+
+    /// One run of the workspace.
+    async fn get_sync_run(&self, workspace: WorkspaceId, run_id: Uuid) -> Result<SyncRun>;
+
+    /// A connection's runs, newest first: ordered by `(created_at, id)` in
+    /// `page.sort.direction` (descending by default). Only the `updated_at`
+    /// sort key is accepted (it stands for the run's creation time; other
+    /// keys: [`Error::InvalidInput`] on `sort`); cursors are
+    /// [`Cursor::after_sync_run`](crate::query::Cursor::after_sync_run).
+    /// [`Error::NotFound`] when the connection is not the workspace's.
+    async fn list_sync_runs(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<SyncRun>>;
+
+    /// The connection's queued or running run, if any.
+    /// [`Error::NotFound`] when the connection is not the workspace's.
+    async fn active_sync_run(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+    ) -> Result<Option<SyncRun>>;
+}
+
+/// What the message of an active-run [`Error::Conflict`] starts with.
+const ACTIVE_RUN_CONFLICT: &str = "a sync is already queued or running for this connection: run ";
+
+/// The [`Error::Conflict`] of [`SyncRunStore::create_sync_run`] when the
+/// connection already has run `active` queued or running. Every store builds
+/// it here, so [`active_run_id`] can read the id back.
+pub fn active_run_conflict(active: Uuid) -> Error {
+    Error::conflict(format!("{ACTIVE_RUN_CONFLICT}{active}"))
+}
+
+/// The id of the queued or running run an error of
+/// [`SyncRunStore::create_sync_run`] (or `Pandora::sync`) names, if it is
+/// that conflict (e.g. for a `409` that returns the run's id).
+pub fn active_run_id(error: &Error) -> Option<Uuid> {
+    match error {
+        Error::Conflict { message } => message
+            .strip_prefix(ACTIVE_RUN_CONFLICT)
+            .and_then(|id| Uuid::parse_str(id).ok()),
+        _ => None,
+    }
+}
+
+/// Checks the arguments of [`SyncRunStore::create_sync_run`] that need no
+/// database (shared by the stores).
+pub fn check_new_sync_run(workspace: WorkspaceId, run: &SyncRun) -> Result<()> {
+    if run.workspace_id != workspace {
+        return Err(Error::invalid(
+            "workspace_id",
+            "the run must belong to the workspace it is created in",
+        ));
+    }
+    if !run.status.is_active() {
+        return Err(Error::invalid(
+            "status",
+            "a new sync run must be queued or running",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the status given to [`SyncRunStore::finish_sync_run`].
+pub fn check_finish_status(status: RunStatus) -> Result<()> {
+    if !status.is_finished() {
+        return Err(Error::invalid(
+            "status",
+            "a run finishes as succeeded, failed or cancelled",
+        ));
+    }
+    Ok(())
+}
+
 /// Liveness of the backing database.
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
@@ -214,11 +342,32 @@ pub trait StoreHealth: Send + Sync {
 /// Everything Pandora persists. Implemented automatically for any type that
 /// implements the focused traits.
 pub trait Store:
-    WorkspaceStore + ConnectionStore + CredentialStore + RecordStore + StoreHealth
+    WorkspaceStore + ConnectionStore + CredentialStore + RecordStore + SyncRunStore + StoreHealth
 {
 }
 
-impl<T: WorkspaceStore + ConnectionStore + CredentialStore + RecordStore + StoreHealth> Store
-    for T
+impl<T> Store for T where
+    T: WorkspaceStore
+        + ConnectionStore
+        + CredentialStore
+        + RecordStore
+        + SyncRunStore
+        + StoreHealth
 {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_run_conflicts_carry_the_run_id() {
+        let id = Uuid::now_v7();
+        let err = active_run_conflict(id);
+        assert_eq!(err.kind(), crate::ErrorKind::Conflict);
+        assert!(err.to_string().contains(&id.to_string()), "{err}");
+        assert_eq!(active_run_id(&err), Some(id));
+        assert_eq!(active_run_id(&Error::conflict("something else")), None);
+        assert_eq!(active_run_id(&Error::not_found("sync run", id)), None);
+    }
 }

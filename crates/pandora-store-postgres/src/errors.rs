@@ -47,6 +47,18 @@ pub(crate) fn is_retryable(e: &sqlx::Error) -> bool {
     )
 }
 
+/// Whether `e` is a unique violation (callers that can say *which* row
+/// conflicts look it up and name it; others map it with [`map_db_error`]).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    sqlstate(e).as_deref() == Some(sqlstate::UNIQUE_VIOLATION)
+}
+
+/// Whether `e` is a foreign-key violation (callers that know which parent
+/// row is missing name it; others map it with [`map_db_error`]).
+pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    sqlstate(e).as_deref() == Some(sqlstate::FOREIGN_KEY_VIOLATION)
+}
+
 /// Maps a database error; a foreign-key violation names `workspace`.
 pub(crate) fn map_db_error(e: sqlx::Error, workspace: Option<Uuid>) -> Error {
     match e {

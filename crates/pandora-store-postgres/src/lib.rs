@@ -25,6 +25,7 @@ mod errors;
 mod keyset;
 mod records;
 mod rows;
+mod sync_runs;
 mod workspaces;
 mod write;
 

@@ -6,7 +6,7 @@
 
 use pandora_core::model::{
     Account, ApiKey, ChangeOrigin, Connection, ConnectionStatus, Contact, Deal, DealChange,
-    DealField, PipelineStage, StoredCredentials, User, Workspace,
+    DealField, PipelineStage, RunStatus, StoredCredentials, SyncMode, SyncRun, User, Workspace,
 };
 use pandora_core::Result;
 use serde::de::DeserializeOwned;
@@ -181,5 +181,33 @@ pub(crate) fn connection(row: &PgRow) -> Result<Connection> {
         last_error: get(row, "last_error")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+    })
+}
+
+/// Columns a sync-run query selects, in the order [`sync_run`] reads them.
+pub(crate) const SYNC_RUN_COLUMNS: &str = "id, workspace_id, connection_id, mode, status, \
+     counts, error, created_at, started_at, finished_at";
+
+/// A `sync_runs` row.
+pub(crate) fn sync_run(row: &PgRow) -> Result<SyncRun> {
+    let mode: String = get(row, "mode")?;
+    let status: String = get(row, "status")?;
+    let counts = row
+        .try_get::<Json<_>, _>("counts")
+        .map(|Json(v)| v)
+        .map_err(|e| corrupt("sync run counts", e))?;
+    Ok(SyncRun {
+        id: get(row, "id")?,
+        workspace_id: get(row, "workspace_id")?,
+        connection_id: get(row, "connection_id")?,
+        mode: SyncMode::parse(&mode)
+            .ok_or_else(|| corrupt("sync run", format!("unknown mode {mode:?}")))?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| corrupt("sync run", format!("unknown status {status:?}")))?,
+        counts,
+        error: get(row, "error")?,
+        created_at: get(row, "created_at")?,
+        started_at: get(row, "started_at")?,
+        finished_at: get(row, "finished_at")?,
     })
 }

@@ -42,6 +42,18 @@ pub(crate) fn is_busy(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `e` is a unique or primary-key violation (callers that can say
+/// *which* row conflicts look it up and name it; others map it with [`db_error`]).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.kind() == DbErrorKind::UniqueViolation)
+}
+
+/// Whether `e` is a foreign-key violation (callers that know which parent row
+/// is missing name it; others map it with [`db_error_in`]).
+pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.kind() == DbErrorKind::ForeignKeyViolation)
+}
+
 fn map(e: sqlx::Error, workspace: Option<WorkspaceId>) -> Error {
     if is_busy(&e) {
         tracing::warn!(error = %e, "SQLite database is busy");

@@ -28,6 +28,7 @@ mod errors;
 mod paging;
 mod records;
 mod store;
+mod sync_runs;
 mod workspaces;
 mod write;
 

@@ -101,10 +101,21 @@ impl UpdatedPage {
     pub(crate) fn push_tail(&self, qb: &mut QueryBuilder<'_, Sqlite>, alias: &str) {
         let value_col = format!("{alias}.updated_at");
         let id_col = format!("{alias}.id");
+        self.push_tail_on(qb, &value_col, &id_col);
+    }
+
+    /// Appends the cursor condition and the order and limit for a list whose
+    /// time order is `value_col` (e.g. `created_at` for sync runs), ties by `id_col`.
+    pub(crate) fn push_tail_on(
+        &self,
+        qb: &mut QueryBuilder<'_, Sqlite>,
+        value_col: &str,
+        id_col: &str,
+    ) {
         if let Some((value, id)) = self.after {
-            push_after(qb, &value_col, &id_col, self.direction, value, id);
+            push_after(qb, value_col, id_col, self.direction, value, id);
         }
-        push_order_limit(qb, &value_col, &id_col, self.direction, self.fetch);
+        push_order_limit(qb, value_col, id_col, self.direction, self.fetch);
     }
 }
 

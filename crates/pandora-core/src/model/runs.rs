@@ -17,6 +17,25 @@ pub enum SyncMode {
     Incremental,
 }
 
+impl SyncMode {
+    /// The stable string stored in the database (`"full"`, `"incremental"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Full => "full",
+            SyncMode::Incremental => "incremental",
+        }
+    }
+
+    /// Parses the stored string.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "full" => SyncMode::Full,
+            "incremental" => SyncMode::Incremental,
+            _ => return None,
+        })
+    }
+}
+
 /// State of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -32,6 +51,42 @@ pub enum RunStatus {
     Failed,
     /// Cancelled before it finished.
     Cancelled,
+}
+
+impl RunStatus {
+    /// The stable string stored in the database (`"queued"`, `"running"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the stored string.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => RunStatus::Queued,
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Whether the run is waiting or being worked on (at most one such sync
+    /// run per connection).
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    /// Whether the run is over (succeeded, failed or cancelled).
+    pub fn is_finished(self) -> bool {
+        !self.is_active()
+    }
 }
 
 /// Per-stream write counts of a sync run.
@@ -110,4 +165,36 @@ pub struct SkillRun {
     pub started_at: DateTime<Utc>,
     /// When it finished.
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_strings_round_trip_and_match_serde() {
+        for s in [
+            RunStatus::Queued,
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ] {
+            assert_eq!(RunStatus::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_value(s).expect("json"),
+                serde_json::json!(s.as_str())
+            );
+            assert_eq!(s.is_active(), !s.is_finished());
+        }
+        for m in [SyncMode::Full, SyncMode::Incremental] {
+            assert_eq!(SyncMode::parse(m.as_str()), Some(m));
+            assert_eq!(
+                serde_json::to_value(m).expect("json"),
+                serde_json::json!(m.as_str())
+            );
+        }
+        assert_eq!(RunStatus::parse("done"), None);
+        assert_eq!(SyncMode::parse("partial"), None);
+    }
 }

@@ -11,6 +11,7 @@ mod fixtures;
 mod history;
 mod pagination;
 mod records;
+mod runs;
 mod sync;
 mod tenancy;
 mod workspaces;
@@ -28,6 +29,11 @@ pub use pagination::{
 pub use records::{
     concurrent_writers_leave_one_row_per_key, references_are_resolved, soft_delete_and_restore,
     stages_are_listed_in_pipeline_order, update_by_source_key, upsert_is_idempotent,
+};
+pub use runs::{
+    concurrent_syncs_of_a_connection_give_one_run, last_sync_at_moves_only_on_success,
+    one_active_sync_run_per_connection, pandora_sync_records_runs, sync_run_lifecycle_and_history,
+    sync_runs_are_tenant_isolated,
 };
 pub use sync::{
     connectors_receive_opened_credentials, sync_records_observed_changes,
@@ -70,7 +76,13 @@ macro_rules! store_conformance_suite {
             connect_seals_credentials,
             sync_resumes_after_a_failure_with_nothing_lost_or_doubled,
             sync_records_observed_changes,
-            connectors_receive_opened_credentials
+            connectors_receive_opened_credentials,
+            sync_run_lifecycle_and_history,
+            one_active_sync_run_per_connection,
+            last_sync_at_moves_only_on_success,
+            sync_runs_are_tenant_isolated,
+            pandora_sync_records_runs,
+            concurrent_syncs_of_a_connection_give_one_run
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -20,7 +20,7 @@ use crate::sync::run_sync;
 
 /// How a scripted sync misbehaves at one page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
+pub(super) enum Fault {
     None,
     /// The vendor answers an error at this page.
     ErrorAt(usize),
@@ -29,9 +29,9 @@ enum Fault {
 }
 
 /// A connector that replays fixed pages; its cursor is the index of the last page stored.
-struct Scripted {
-    pages: Vec<RecordBatch>,
-    fault: Fault,
+pub(super) struct Scripted {
+    pub(super) pages: Vec<RecordBatch>,
+    pub(super) fault: Fault,
 }
 
 #[async_trait]
@@ -82,7 +82,8 @@ impl Connector for Scripted {
     }
 }
 
-fn pages() -> Vec<RecordBatch> {
+/// Five pages of ten deals each.
+pub(super) fn pages() -> Vec<RecordBatch> {
     (0..5)
         .map(|p| {
             let mut b = RecordBatch::new("test");
@@ -144,7 +145,7 @@ async fn all_deals(
         .collect()
 }
 
-fn quiet(_: &crate::sync::SyncOutcome) {}
+pub(super) fn quiet(_: &crate::sync::SyncOutcome) {}
 
 /// A sync failing at page k (vendor error, or a dropped run standing in for a
 /// killed process) keeps pages before k with their checkpoint; the next run
@@ -355,7 +356,7 @@ fn second_page(before: &crate::model::NewDeal, t2: chrono::DateTime<Utc>) -> Rec
 }
 
 /// A connector that accepts one API key, and says what it was handed.
-struct KeyChecking;
+pub(super) struct KeyChecking;
 
 #[async_trait]
 impl Connector for KeyChecking {
