@@ -590,6 +590,10 @@ impl Pandora {
     /// holds the per-table counts and sets `last_sync_at`. `Err` is only for
     /// what prevents or loses the record itself: unknown connector or
     /// connection, an active run, store errors creating or finishing it.
+    ///
+    /// The run is finished by this call: if its future is dropped mid-sync
+    /// (or the process dies), the run stays `running` and holds the
+    /// connection's slot until something finishes it (e.g. as `cancelled`).
     pub async fn sync(
         &self,
         workspace: WorkspaceId,

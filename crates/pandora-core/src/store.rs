@@ -3,7 +3,7 @@
 //! Every method that touches tenant data takes the workspace id first, and a
 //! store must scope every query by it: a row of workspace A is never read or
 //! changed through workspace B, even by its exact id (such a call answers
-//! [`Error::NotFound`](crate::Error::NotFound)).
+//! [`Error::NotFound`]).
 //!
 //! The conformance suite in `pandora_core::testing` (feature `testing`) pins the
 //! behaviour; every store runs all of it against a real database.

@@ -907,9 +907,11 @@ pub async fn concurrent_syncs_of_a_connection_give_one_run(store: StoreRef) {
         .expect("a run is active");
     assert_eq!(running.status, RunStatus::Running);
 
-    let err = pandora
-        .sync(ws, "gated", SyncMode::Incremental, &quiet)
+    // Bounded: were the second sync let through, it would wait on the gate.
+    let second = pandora.sync(ws, "gated", SyncMode::Incremental, &quiet);
+    let err = tokio::time::timeout(std::time::Duration::from_secs(10), second)
         .await
+        .expect("the second sync is refused at once, not run")
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert_eq!(active_run_id(&err), Some(running.id));
