@@ -157,7 +157,10 @@ async fn incremental_syncs_reach_the_state_of_a_full_generation() {
         .expect("full re-run");
     for (table, c) in &again.counts {
         assert_eq!(c.inserted, 0, "{table}");
-        assert_eq!(c.updated, c.deleted, "{table}: only deleted rows are replayed");
+        assert_eq!(
+            c.updated, c.deleted,
+            "{table}: only deleted rows are replayed"
+        );
     }
     assert_eq!(again.changes_inserted, 0);
     assert_eq!(state(&p, synced).await, before);
