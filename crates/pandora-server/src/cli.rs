@@ -78,7 +78,7 @@ pub struct Cli {
 }
 
 /// The commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Apply pending migrations, then serve the REST API until Ctrl-C or SIGTERM (the default).
     Serve,
@@ -93,6 +93,22 @@ pub enum Command {
             under a lost key cannot be recovered."
     )]
     Keygen,
+    /// Run one sync of a workspace's connection now, in the foreground, and print its summary.
+    #[command(
+        long_about = "Run one sync of a workspace's connection now, in the foreground: \
+            incremental from the stored cursors (the first run of a connection is always \
+            full), or full with --full. Shows records and records/s on a terminal, prints \
+            the run summary on stdout, and exits 1 when the run failed."
+    )]
+    Sync {
+        /// Workspace id.
+        workspace: uuid::Uuid,
+        /// Connector id, e.g. `sample`.
+        connector: String,
+        /// Read everything instead of resuming from the stored cursors.
+        #[arg(long)]
+        full: bool,
+    },
     /// Maintain stored connector credentials: encrypt legacy plaintext, rotate the master key.
     Credentials {
         /// What to do.

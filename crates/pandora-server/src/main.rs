@@ -15,6 +15,7 @@ mod database;
 mod logging;
 mod migrate;
 mod serve;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -177,6 +178,11 @@ fn run() -> Result<(), Failure> {
             Command::Serve => serve::run(config, &logging).await,
             Command::Migrate => migrate::run(config, &logging).await,
             Command::Credentials { action } => credentials::run(config, &logging, action).await,
+            Command::Sync {
+                workspace,
+                connector,
+                full,
+            } => sync::run(config, &logging, workspace, &connector, full).await,
             Command::Keygen => keygen(),
         }
     })

@@ -86,7 +86,7 @@ fn log_vault(vault: &LocalVault) {
 
 /// Builds the facade over the opened store, with every connector of
 /// `pandora-connectors`.
-fn build(config: &Config, store: Arc<dyn Store>) -> Result<Pandora, Failure> {
+pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Pandora, Failure> {
     let mut builder = Pandora::builder()
         .shared_store(store)
         .vault(config.vault.clone())
