@@ -2,8 +2,12 @@
 //! key configuration, `keygen`, and `credentials encrypt-existing` /
 //! `rotate-key` over an SQLite file seeded from the test.
 
+mod common;
+
+use common::pandora;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use pandora_core::model::{ConnectionStatus, NewConnection, NewWorkspace, StoredCredentials};
 use pandora_core::store::ConnectionStore;
@@ -11,30 +15,8 @@ use pandora_core::vault::{CredentialState, MasterKey};
 use pandora_core::Pandora;
 use pandora_store_sqlite::SqliteStore;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pandora");
 const SECRET: &str = "legacy-secret";
 const CONNECTOR: &str = "hubspot";
-
-/// Variables of the test's own environment that would change the binary's behaviour.
-const SCRUBBED: &[&str] = &[
-    "DATABASE_URL",
-    "PANDORA_ADDR",
-    "PANDORA_SQLITE_PATH",
-    "PANDORA_ADMIN_TOKEN",
-    "RUST_LOG",
-    "DEBUG",
-    "CREDENTIAL_ENCRYPTION_KEY",
-    "CREDENTIAL_ENCRYPTION_KEY_PREVIOUS",
-];
-
-fn pandora(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for var in SCRUBBED {
-        cmd.env_remove(var);
-    }
-    cmd
-}
 
 /// What a run printed and how it ended.
 struct Run {

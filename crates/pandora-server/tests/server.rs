@@ -1,6 +1,10 @@
 //! The real `pandora` binary, spawned in a temporary working directory on a
 //! free port, spoken to over plain HTTP/1.1.
 
+mod common;
+
+use common::pandora;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -10,29 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pandora");
 const BANNER: &str = "Admin token (shown once, store it now): ";
-
-/// Variables of the test's own environment that would change the server's behaviour.
-const SCRUBBED: &[&str] = &[
-    "DATABASE_URL",
-    "PANDORA_ADDR",
-    "PANDORA_SQLITE_PATH",
-    "PANDORA_ADMIN_TOKEN",
-    "RUST_LOG",
-    "DEBUG",
-    "CREDENTIAL_ENCRYPTION_KEY",
-    "CREDENTIAL_ENCRYPTION_KEY_PREVIOUS",
-];
-
-fn pandora(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for var in SCRUBBED {
-        cmd.env_remove(var);
-    }
-    cmd
-}
 
 /// A running server and everything it wrote to stderr.
 struct Server {

@@ -1,31 +1,20 @@
 //! `pandora sync`: one sync of the `sample` source in the foreground, through the real binary.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
 
 use pandora_core::model::{ConnectionStatus, NewConnection, NewWorkspace};
 use pandora_core::Pandora;
 use pandora_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pandora");
-
 fn pandora(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir).args(args);
-    for var in [
-        "DATABASE_URL",
-        "PANDORA_ADDR",
-        "PANDORA_SQLITE_PATH",
-        "PANDORA_ADMIN_TOKEN",
-        "RUST_LOG",
-        "DEBUG",
-        "CREDENTIAL_ENCRYPTION_KEY",
-        "CREDENTIAL_ENCRYPTION_KEY_PREVIOUS",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.output().expect("run pandora")
+    common::pandora(dir)
+        .args(args)
+        .output()
+        .expect("run pandora")
 }
 
 /// A workspace with a `sample` connection of 150 deals, in `dir/pandora.db`.
