@@ -63,19 +63,9 @@ pub async fn run(
         _ => Err(Failure::runtime(format!(
             "sync run {} {}: {}",
             run.id,
-            status_word(run.status),
+            run.status.as_str(),
             run.error.as_deref().unwrap_or("no error recorded")
         ))),
-    }
-}
-
-fn status_word(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Queued => "queued",
-        RunStatus::Running => "running",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Cancelled => "cancelled",
     }
 }
 
@@ -91,7 +81,7 @@ fn summary(run: &SyncRun, elapsed: Duration) -> String {
         "sync run {} ({:?} mode) {} in {:.1} s: {} records, {:.0} records/s\n",
         run.id,
         run.mode,
-        status_word(run.status),
+        run.status.as_str(),
         secs,
         records,
         records as f64 / secs
