@@ -1,5 +1,9 @@
 //! [`Pandora`], the one entry point for embedders and for the HTTP adapter.
 
+mod jobs;
+
+pub use jobs::{Disconnected, JobOutcome, RetryPolicy, DEFAULT_MAX_ATTEMPTS};
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -438,6 +442,7 @@ impl Pandora {
         if !config.is_object() {
             return Err(Error::invalid("config", "must be a JSON object"));
         }
+        crate::scheduler::sync_interval(&config, crate::scheduler::DEFAULT_SYNC_INTERVAL)?;
         if self.inner.vault.current_key_id().is_none() {
             return Err(crate::vault::VaultError::NoKey.into());
         }
@@ -545,7 +550,7 @@ impl Pandora {
     }
 
     /// Runs `imp` on `connection` (see [`Pandora::sync_now`]).
-    async fn run_connector(
+    pub(crate) async fn run_connector(
         &self,
         imp: &dyn Connector,
         connection: &Connection,

@@ -25,9 +25,11 @@ pub mod error;
 pub mod facade;
 pub mod model;
 pub mod query;
+pub mod scheduler;
 pub mod store;
 pub mod sync;
 pub mod vault;
+pub mod worker;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -17,7 +17,7 @@ use crate::batch::{BatchOutcome, PreparedBatch, RecordKind};
 use crate::error::Error;
 use crate::error::Result;
 use crate::model::{
-    Account, ApiKey, Checkpoint, Connection, Contact, Deal, DealChange, NewConnection,
+    Account, ApiKey, Checkpoint, Connection, Contact, Deal, DealChange, Job, NewConnection, NewJob,
     PipelineStage, RunStatus, StoredCredentials, StreamCounts, SyncRun, User, Workspace,
     WorkspaceId, WorkspacePatch,
 };
@@ -330,6 +330,137 @@ pub fn check_finish_status(status: RunStatus) -> Result<()> {
     Ok(())
 }
 
+/// The job queue: background work (syncs, later skills) claimed by workers
+/// with a lease, retried with backoff, never run twice at once.
+///
+/// Claims are atomic across processes and replicas (on PostgreSQL
+/// `FOR UPDATE SKIP LOCKED`; on SQLite the single writer). A worker holds a
+/// job while its lease lasts and renews it while it works; a job whose lease
+/// ran out (its worker died) is claimed again by the next worker. Every call
+/// that changes a claimed job names the worker, and changes nothing when that
+/// worker no longer holds it. See `docs/store-contract.md`.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Creates the queued sync `run` (see [`SyncRunStore::create_sync_run`])
+    /// and the job that executes it (same id, kind `sync`, status `queued`,
+    /// 0 attempts), in one transaction.
+    ///
+    /// Returns `false` and creates nothing when `job.dedupe_key` is already
+    /// held by any job (the scheduler's "this slot is enqueued"). Fails with
+    /// the [`active_run_conflict`] when the connection already has a queued or
+    /// running run, and with [`Error::InvalidInput`] for a run that is not
+    /// `queued` or a `max_attempts` of 0.
+    async fn enqueue_sync(&self, run: &SyncRun, job: &NewJob) -> Result<bool>;
+
+    /// Claims the next due job for `worker`, oldest `run_after` first: a
+    /// `queued` job with `run_after <= now`, or a `running` job whose
+    /// `lease_until < now`. The job becomes `running`, held by `worker` until
+    /// `now + lease`, with one more attempt; a sync job's run becomes
+    /// `running` (started now) if it was queued, in the same transaction.
+    ///
+    /// A `running` job whose lease ran out after its last allowed attempt is
+    /// not claimed but failed (job and run), with an error saying its worker
+    /// was lost.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: std::time::Duration,
+    ) -> Result<Option<Job>>;
+
+    /// Extends the lease of a job `worker` holds to `lease_until`. `false`
+    /// when `worker` no longer holds a running job of that id (it was
+    /// cancelled, finished, or claimed again after the lease ran out): the
+    /// worker must stop working on it.
+    async fn renew_job_lease(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+
+    /// Finishes a sync job `worker` holds, and its run, in one transaction:
+    /// `status` (`succeeded`, `failed` or `cancelled`), the run's counts and
+    /// error, the connection's `last_sync_at` / `last_error` exactly as
+    /// [`SyncRunStore::finish_sync_run`] does. `None` (and nothing changed)
+    /// when `worker` no longer holds the job.
+    async fn finish_sync_job(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        status: RunStatus,
+        counts: &BTreeMap<String, StreamCounts>,
+        error: Option<String>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<SyncRun>>;
+
+    /// Puts a job `worker` holds back in the queue after a failed attempt:
+    /// `queued`, claimable from `retry_at`, `last_error = error`, no lease. A
+    /// sync job's run goes back to `queued` with the error and the counts so
+    /// far (its slot stays taken). `false` (and nothing changed) when
+    /// `worker` no longer holds the job.
+    async fn retry_job(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        error: &str,
+        counts: &BTreeMap<String, StreamCounts>,
+        retry_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+
+    /// Cancels the connection's queued and running jobs and finishes their
+    /// runs as `cancelled` with `reason` as their error; returns how many.
+    /// A worker running one notices at its next lease renewal and stops.
+    /// [`Error::NotFound`] when the connection is not the workspace's.
+    async fn cancel_connection_jobs(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+        reason: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64>;
+
+    /// One job of the workspace.
+    async fn get_job(&self, workspace: WorkspaceId, job_id: Uuid) -> Result<Job>;
+
+    /// Connections of every workspace whose status is `active` or `error`
+    /// (those the scheduler syncs), ordered by id, after `after`: the
+    /// scheduler's deployment-wide scan.
+    async fn scan_schedulable_connections(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Connection>>;
+
+    /// Hard-deletes every record the workspace holds from `source` (deals
+    /// with their history and contact roles, contacts, accounts, users,
+    /// stages, conversations, tasks, documents) and returns how many rows.
+    /// Used by `disconnect?purge=true`.
+    async fn purge_source(&self, workspace: WorkspaceId, source: &str) -> Result<u64>;
+}
+
+/// Checks the arguments of [`JobStore::enqueue_sync`] that need no database
+/// (shared by the stores).
+pub fn check_new_sync_job(run: &SyncRun, job: &NewJob) -> Result<()> {
+    check_new_sync_run(run.workspace_id, run)?;
+    if run.status != RunStatus::Queued {
+        return Err(Error::invalid("status", "an enqueued run must be queued"));
+    }
+    if job.max_attempts == 0 {
+        return Err(Error::invalid("max_attempts", "must be at least 1"));
+    }
+    if !job.payload.is_object() {
+        return Err(Error::invalid("payload", "must be a JSON object"));
+    }
+    Ok(())
+}
+
+/// The error a job (and its run) is failed with when its lease ran out after
+/// its last allowed attempt.
+pub fn lost_worker_error(attempts: u32) -> String {
+    format!("the worker running this job stopped responding (lease expired) after {attempts} attempt(s)")
+}
+
 /// Liveness of the backing database.
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
@@ -342,7 +473,13 @@ pub trait StoreHealth: Send + Sync {
 /// Everything Pandora persists. Implemented automatically for any type that
 /// implements the focused traits.
 pub trait Store:
-    WorkspaceStore + ConnectionStore + CredentialStore + RecordStore + SyncRunStore + StoreHealth
+    WorkspaceStore
+    + ConnectionStore
+    + CredentialStore
+    + RecordStore
+    + SyncRunStore
+    + JobStore
+    + StoreHealth
 {
 }
 
@@ -352,6 +489,7 @@ impl<T> Store for T where
         + CredentialStore
         + RecordStore
         + SyncRunStore
+        + JobStore
         + StoreHealth
 {
 }

@@ -6,6 +6,7 @@
 
 mod connection;
 mod history;
+mod jobs;
 mod records;
 mod runs;
 mod stage;
@@ -13,6 +14,7 @@ mod workspace;
 
 pub use connection::{Checkpoint, Connection, ConnectionStatus, NewConnection, StoredCredentials};
 pub use history::{deal_as_of, ChangeOrigin, DealChange, DealField, DealSnapshot, NewDealChange};
+pub use jobs::{Job, JobKind, NewJob};
 pub use records::{
     Account, Contact, Conversation, Deal, DealContact, Document, NewAccount, NewContact,
     NewConversation, NewDeal, NewDealContact, NewDocument, NewTask, NewUser, Participant,
