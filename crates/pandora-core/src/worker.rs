@@ -101,6 +101,10 @@ pub struct WorkerOptions {
     pub schedule_every: Option<Duration>,
     /// The sync interval of connections that set none.
     pub default_sync_interval: Duration,
+    /// How long [`Worker::run`] waits for running attempts after its
+    /// shutdown signal before dropping them (their jobs are claimed again
+    /// once their leases run out).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -113,6 +117,7 @@ impl Default for WorkerOptions {
             backoff: Backoff::default(),
             schedule_every: Some(Duration::from_secs(30)),
             default_sync_interval: scheduler::DEFAULT_SYNC_INTERVAL,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -255,8 +260,9 @@ impl Worker {
     }
 
     /// Runs jobs (up to `concurrency` at once) and the scheduler until
-    /// `shutdown` completes; then stops claiming and waits for the running
-    /// attempts to end. Store errors are logged and retried after the poll
+    /// `shutdown` completes; then stops claiming and waits up to
+    /// `shutdown_grace` for the running attempts to end, and drops the rest
+    /// (another worker claims them once their leases run out). Store errors are logged and retried after the poll
     /// interval; they never stop the worker.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
@@ -321,7 +327,19 @@ impl Worker {
             }
         }
         tracing::info!(worker = %self.options.id, running = running.len(), "worker stopping; waiting for running jobs");
-        while running.join_next().await.is_some() {}
+        let drain = async { while running.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.options.shutdown_grace, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                worker = %self.options.id,
+                "jobs still running after {}s; leaving them to be retried once their leases run out",
+                self.options.shutdown_grace.as_secs()
+            );
+            running.abort_all();
+            while running.join_next().await.is_some() {}
+        }
         tracing::info!(worker = %self.options.id, "worker stopped");
     }
 }

@@ -20,6 +20,15 @@ Environment (also read from a .env file in the working directory):
                              older master keys, comma-separated, only to open credentials
                              sealed before a rotation (see `pandora credentials rotate-key`)
 
+  PANDORA_WORKER_CONCURRENCY jobs (syncs) a process runs at once [default: 2]; with `serve`,
+                             0 serves only the API (run `pandora worker` elsewhere)
+  PANDORA_JOB_LEASE_SECONDS  how long a claimed job is held without renewal; a job whose worker
+                             died is retried this long after [default: 60]
+  PANDORA_SCHEDULER          on|off: whether this process enqueues periodic syncs [default: on]
+  PANDORA_SYNC_INTERVAL_MINUTES
+                             sync interval of connections whose config sets no
+                             sync_interval_minutes [default: 60]
+
 Reserved (read by features still to come; accepted and ignored today):
   SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_CALLBACK_URL
                              Salesforce OAuth application
@@ -84,6 +93,17 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit (safe to run more than once).
     Migrate,
+    /// Run only a job worker (and the scheduler): claims queued syncs and runs them until Ctrl-C or SIGTERM.
+    #[command(
+        long_about = "Run only a job worker, no API: claims queued jobs (syncs) from the \
+            database's queue and runs up to PANDORA_WORKER_CONCURRENCY at once, holding a \
+            lease of PANDORA_JOB_LEASE_SECONDS; also enqueues periodic syncs unless \
+            PANDORA_SCHEDULER=off. Any number of workers and servers may share one \
+            PostgreSQL database: each job runs once at a time. Stops claiming on Ctrl-C or \
+            SIGTERM and waits briefly for running jobs (those still running are retried by \
+            another worker once their lease runs out)."
+    )]
+    Worker,
     /// Print a fresh random master key for CREDENTIAL_ENCRYPTION_KEY (64 hex characters) on stdout.
     #[command(
         long_about = "Print a fresh random master key for CREDENTIAL_ENCRYPTION_KEY: 64 \

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use pandora_core::auth::SecretToken;
 use pandora_core::vault::{KeyConfigError, LocalVault};
@@ -78,6 +79,14 @@ pub struct RawConfig {
     pub rust_log: Option<String>,
     /// `DEBUG`.
     pub debug: Option<String>,
+    /// `PANDORA_WORKER_CONCURRENCY`: jobs a process runs at once.
+    pub worker_concurrency: Option<String>,
+    /// `PANDORA_JOB_LEASE_SECONDS`: how long a claimed job is held without renewal.
+    pub job_lease_seconds: Option<String>,
+    /// `PANDORA_SCHEDULER`: `on` or `off`.
+    pub scheduler: Option<String>,
+    /// `PANDORA_SYNC_INTERVAL_MINUTES`: the sync interval of connections that set none.
+    pub sync_interval_minutes: Option<String>,
 }
 
 /// Where the data lives.
@@ -117,6 +126,32 @@ pub struct Config {
     /// The credential vault's key ring: the current key (if any) seals, the
     /// previous ones only open. Its `Debug` shows key ids, never keys.
     pub vault: LocalVault,
+    /// How this process works the job queue.
+    pub jobs: JobsConfig,
+}
+
+/// How a process works the job queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobsConfig {
+    /// Jobs run at once (`serve`: 0 means the process only serves the API).
+    pub concurrency: usize,
+    /// How long a claimed job is held without renewal.
+    pub lease: Duration,
+    /// Whether this process enqueues the periodic syncs.
+    pub scheduler: bool,
+    /// The sync interval of connections that set none.
+    pub default_sync_interval: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            concurrency: 2,
+            lease: Duration::from_secs(60),
+            scheduler: true,
+            default_sync_interval: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// A configuration value that cannot be used. Each message is one line naming
@@ -158,6 +193,16 @@ pub enum ConfigError {
         value: String,
         /// The parser's complaint.
         reason: String,
+    },
+    /// A number or switch of the job queue is out of range.
+    #[error("{var}={value:?} is not valid; expected {expected}")]
+    Jobs {
+        /// The variable.
+        var: &'static str,
+        /// The value given.
+        value: String,
+        /// What it should look like.
+        expected: &'static str,
     },
     /// A master key of the credential vault is malformed (names the variable,
     /// never the key, and points to `pandora keygen`).
@@ -260,6 +305,69 @@ pub fn log_filter(rust_log: Option<&str>, debug: Option<&str>) -> Result<String,
     Ok(DEFAULT_LOG_FILTER.to_string())
 }
 
+/// A whole number in `range` from `var`, or `default` when unset or blank.
+fn parse_number(
+    var: &'static str,
+    value: Option<&str>,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    match v.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::Jobs {
+            var,
+            value: v.to_string(),
+            expected,
+        }),
+    }
+}
+
+fn parse_jobs(raw: &RawConfig) -> Result<JobsConfig, ConfigError> {
+    let concurrency = parse_number(
+        "PANDORA_WORKER_CONCURRENCY",
+        raw.worker_concurrency.as_deref(),
+        0..=64,
+        "a whole number of jobs from 0 to 64 (0: serve only the API)",
+        2,
+    )?;
+    let lease = parse_number(
+        "PANDORA_JOB_LEASE_SECONDS",
+        raw.job_lease_seconds.as_deref(),
+        3..=3600,
+        "a whole number of seconds from 3 to 3600",
+        60,
+    )?;
+    let scheduler = match raw.scheduler.as_deref().map(str::trim) {
+        None | Some("") => true,
+        Some(v) if ["on", "true", "1"].contains(&v.to_ascii_lowercase().as_str()) => true,
+        Some(v) if ["off", "false", "0"].contains(&v.to_ascii_lowercase().as_str()) => false,
+        Some(v) => {
+            return Err(ConfigError::Jobs {
+                var: "PANDORA_SCHEDULER",
+                value: v.to_string(),
+                expected: "on or off",
+            })
+        }
+    };
+    let interval = parse_number(
+        "PANDORA_SYNC_INTERVAL_MINUTES",
+        raw.sync_interval_minutes.as_deref(),
+        1..=pandora_core::scheduler::MAX_SYNC_INTERVAL_MINUTES,
+        "a whole number of minutes from 1 to 10080 (a week)",
+        60,
+    )?;
+    Ok(JobsConfig {
+        concurrency: usize::try_from(concurrency).unwrap_or(2),
+        lease: Duration::from_secs(lease),
+        scheduler,
+        default_sync_interval: Duration::from_secs(interval * 60),
+    })
+}
+
 impl Config {
     /// Validates `raw`, reporting the first unusable value.
     pub fn from_raw(raw: &RawConfig) -> Result<Config, ConfigError> {
@@ -276,6 +384,7 @@ impl Config {
                 raw.previous_encryption_keys.as_deref(),
             )?,
             log_filter: log_filter(raw.rust_log.as_deref(), raw.debug.as_deref())?,
+            jobs: parse_jobs(raw)?,
             log_explicit: [&raw.rust_log, &raw.debug]
                 .iter()
                 .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty())),
@@ -580,5 +689,34 @@ mod tests {
         }
         assert_eq!(postgres_password("postgres://u:p%40ss@h/x"), Some("p%40ss"));
         assert_eq!(postgres_password("postgres://u@h/x"), None);
+    }
+
+    #[test]
+    fn job_settings_are_validated_with_one_line_naming_the_variable() {
+        let c = Config::from_raw(&RawConfig::default()).unwrap();
+        assert_eq!(c.jobs, JobsConfig::default());
+        let c = Config::from_raw(&raw(|r| {
+            r.worker_concurrency = Some("0".into());
+            r.job_lease_seconds = Some("5".into());
+            r.scheduler = Some("off".into());
+            r.sync_interval_minutes = Some("15".into());
+        }))
+        .unwrap();
+        assert_eq!(c.jobs.concurrency, 0);
+        assert_eq!(c.jobs.lease, Duration::from_secs(5));
+        assert!(!c.jobs.scheduler);
+        assert_eq!(c.jobs.default_sync_interval, Duration::from_secs(900));
+        let cases: [(&str, fn(&mut RawConfig)); 5] = [
+            ("PANDORA_WORKER_CONCURRENCY", |r| r.worker_concurrency = Some("-1".into())),
+            ("PANDORA_WORKER_CONCURRENCY", |r| r.worker_concurrency = Some("65".into())),
+            ("PANDORA_JOB_LEASE_SECONDS", |r| r.job_lease_seconds = Some("1".into())),
+            ("PANDORA_SCHEDULER", |r| r.scheduler = Some("sometimes".into())),
+            ("PANDORA_SYNC_INTERVAL_MINUTES", |r| r.sync_interval_minutes = Some("0".into())),
+        ];
+        for (var, set) in cases {
+            let err = Config::from_raw(&raw(set)).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! `pandora`: Pandora's reference server and operator commands.
 //!
 //! `pandora` (or `pandora serve`) applies pending migrations and serves the
-//! REST API of [`pandora_http`]; `pandora migrate` only migrates; `pandora
+//! REST API of [`pandora_http`] with a job worker beside it; `pandora worker`
+//! runs only a worker; `pandora migrate` only migrates; `pandora
 //! keygen` prints a fresh master key for the credential vault; `pandora
 //! credentials encrypt-existing|rotate-key` maintain the stored credentials.
 //! Configuration comes from the environment and a `.env` file (see `pandora
@@ -16,6 +17,7 @@ mod logging;
 mod migrate;
 mod serve;
 mod sync;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -121,6 +123,10 @@ fn raw_config(cli: &Cli, matches: &ArgMatches) -> RawConfig {
         previous_encryption_keys: env(pandora_core::vault::PREVIOUS_KEYS_VAR),
         rust_log: env("RUST_LOG"),
         debug: env("DEBUG"),
+        worker_concurrency: env("PANDORA_WORKER_CONCURRENCY"),
+        job_lease_seconds: env("PANDORA_JOB_LEASE_SECONDS"),
+        scheduler: env("PANDORA_SCHEDULER"),
+        sync_interval_minutes: env("PANDORA_SYNC_INTERVAL_MINUTES"),
     }
 }
 
@@ -183,6 +189,7 @@ fn run() -> Result<(), Failure> {
                 connector,
                 full,
             } => sync::run(config, &logging, workspace, &connector, full).await,
+            Command::Worker => worker::run(config, &logging).await,
             Command::Keygen => keygen(),
         }
     })

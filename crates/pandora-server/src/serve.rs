@@ -1,4 +1,5 @@
-//! `pandora serve`: the REST API until Ctrl-C or SIGTERM.
+//! `pandora serve`: the REST API, with a job worker beside it unless
+//! `PANDORA_WORKER_CONCURRENCY=0`, until Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ fn print_admin_banner(token: &SecretToken) {
 }
 
 /// Resolves when Ctrl-C or SIGTERM arrives.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %e, "cannot listen for Ctrl-C");
@@ -130,6 +131,17 @@ async fn serve(config: &Config, pandora: Pandora) -> Result<(), Failure> {
     let addr: SocketAddr = listener.local_addr().unwrap_or(config.addr);
     tracing::info!("listening on http://{addr}");
 
+    let worker = if config.jobs.concurrency > 0 {
+        let worker = crate::worker::worker(config, pandora.clone())?;
+        let stop = Arc::new(Notify::new());
+        let stop_signal = stop.clone();
+        let task = tokio::spawn(worker.run(async move { stop_signal.notified().await }));
+        Some((stop, task))
+    } else {
+        tracing::info!("PANDORA_WORKER_CONCURRENCY=0: serving the API only; run `pandora worker` to process jobs");
+        None
+    };
+
     let app = pandora_http::router(pandora);
     let stopping = Arc::new(Notify::new());
     let signal_stopping = stopping.clone();
@@ -148,6 +160,12 @@ async fn serve(config: &Config, pandora: Pandora) -> Result<(), Failure> {
             "requests still running {}s after the shutdown signal; exiting anyway",
             SHUTDOWN_GRACE.as_secs()
         ),
+    }
+    if let Some((stop, task)) = worker {
+        stop.notify_one();
+        if let Err(e) = task.await {
+            tracing::warn!(error = %e, "the worker task ended abnormally");
+        }
     }
     tracing::info!("stopped");
     Ok(())
