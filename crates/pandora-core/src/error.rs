@@ -48,6 +48,15 @@ pub enum Error {
         /// Why the action is not allowed.
         message: String,
     },
+    /// A third party asked on the caller's behalf (e.g. the vendor checking
+    /// credentials on connect) refused what the caller supplied; retrying
+    /// the same request will not help. The message carries the party's
+    /// reason (never a secret).
+    #[error("rejected: {message}")]
+    Rejected {
+        /// Who refused what, and why, e.g. `"hubspot rejected the credentials: invalid API key"`.
+        message: String,
+    },
     /// A dependency (database, vendor) is unreachable or overloaded; retrying may help.
     #[error("unavailable: {message}")]
     Unavailable {
@@ -75,6 +84,8 @@ pub enum ErrorKind {
     Unauthorized,
     /// See [`Error::Forbidden`].
     Forbidden,
+    /// See [`Error::Rejected`].
+    Rejected,
     /// See [`Error::Unavailable`].
     Unavailable,
     /// See [`Error::Internal`].
@@ -90,6 +101,7 @@ impl Error {
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::Unauthorized { .. } => ErrorKind::Unauthorized,
             Error::Forbidden { .. } => ErrorKind::Forbidden,
+            Error::Rejected { .. } => ErrorKind::Rejected,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Internal { .. } => ErrorKind::Internal,
         }
@@ -114,6 +126,13 @@ impl Error {
     /// An [`Error::Conflict`].
     pub fn conflict(message: impl Into<String>) -> Self {
         Error::Conflict {
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Rejected`].
+    pub fn rejected(message: impl Into<String>) -> Self {
+        Error::Rejected {
             message: message.into(),
         }
     }

@@ -1,7 +1,11 @@
 //! [`Pandora`], the one entry point for embedders and for the HTTP adapter.
 
+mod connectors;
 mod jobs;
 
+pub use connectors::{
+    Connected, ConnectionHealth, ConnectionSummary, LiveCheck, DEFAULT_CHECK_TIMEOUT,
+};
 pub use jobs::{Disconnected, JobOutcome, RetryPolicy, DEFAULT_MAX_ATTEMPTS};
 
 use std::collections::BTreeMap;
@@ -54,6 +58,7 @@ pub struct PandoraBuilder {
     connectors: ConnectorRegistry,
     vault: Option<Arc<dyn CredentialVault>>,
     admin_token_hash: Option<Vec<u8>>,
+    check_timeout: Option<std::time::Duration>,
 }
 
 impl PandoraBuilder {
@@ -90,6 +95,14 @@ impl PandoraBuilder {
         self
     }
 
+    /// How long a connector's credential check may take (on connect and in
+    /// a connection's health) before it counts as unanswered; default
+    /// [`DEFAULT_CHECK_TIMEOUT`].
+    pub fn check_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.check_timeout = Some(timeout);
+        self
+    }
+
     /// Builds the facade.
     pub fn build(self) -> Result<Pandora> {
         let store = self
@@ -103,6 +116,7 @@ impl PandoraBuilder {
                     .vault
                     .unwrap_or_else(|| Arc::new(LocalVault::without_key())),
                 admin_token_hash: self.admin_token_hash,
+                check_timeout: self.check_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
             }),
         })
     }
@@ -113,6 +127,7 @@ struct Inner {
     connectors: ConnectorRegistry,
     vault: Arc<dyn CredentialVault>,
     admin_token_hash: Option<Vec<u8>>,
+    check_timeout: std::time::Duration,
 }
 
 /// Pandora: workspaces, their data, and (in later layers) connectors and skills.
