@@ -81,15 +81,18 @@ pub struct WorkspaceScope {
 }
 
 impl WorkspaceScope {
-    /// Another UUID path parameter (e.g. `dealId`), or a 400 naming it.
-    pub fn uuid_param(&self, name: &str) -> Result<Uuid, Problem> {
-        let raw = self
-            .params
+    /// Another path parameter (e.g. `connector`), or a 400 naming it.
+    pub fn param(&self, name: &str) -> Result<&str, Problem> {
+        self.params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-            .ok_or_else(|| Problem::invalid_param(name, format!("{name} is missing")))?;
-        parse_uuid(name, raw)
+            .ok_or_else(|| Problem::invalid_param(name, format!("{name} is missing")))
+    }
+
+    /// Another UUID path parameter (e.g. `dealId`), or a 400 naming it.
+    pub fn uuid_param(&self, name: &str) -> Result<Uuid, Problem> {
+        parse_uuid(name, self.param(name)?)
     }
 }
 

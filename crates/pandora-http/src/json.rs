@@ -8,7 +8,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::problem::Problem;
 
@@ -47,7 +47,7 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     // serde would also build a struct from an array of its fields' values.
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
-        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+        Some(_) if serde_json::from_slice::<IgnoredAny>(bytes).is_ok() => {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-body",
@@ -60,7 +60,16 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        problem_of(&path, e.into_inner())
+        let err = e.into_inner();
+        // serde_json reports some shape errors (e.g. a number where an enum's
+        // string belongs) as syntax errors: valid JSON is a shape problem.
+        if err.is_syntax() && path != "." && serde_json::from_slice::<IgnoredAny>(bytes).is_ok() {
+            return Problem::invalid_body_field(
+                path.clone(),
+                format!("invalid request body: {path} has an unexpected type"),
+            );
+        }
+        problem_of(&path, err)
     })?;
     de.end().map_err(|e| problem_of(".", e))?;
     Ok(value)
@@ -160,6 +169,16 @@ mod tests {
         assert_eq!(p.status, 400);
         let p = from_slice::<WorkspacePatch>(b"").unwrap_err();
         assert_eq!(p.status, 400);
+        // A number where an enum's string belongs: a shape error, named.
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct WithMode {
+            mode: pandora_core::model::SyncMode,
+        }
+        let p = from_slice::<WithMode>(br#"{"mode": 1}"#).unwrap_err();
+        assert_eq!((p.status, p.field.as_deref()), (422, Some("mode")));
+        let p = from_slice::<WithMode>(br#"{"mode": 1"#).unwrap_err();
+        assert_eq!((p.status, p.field), (400, None));
         let p = from_slice::<WorkspacePatch>(b"[]").unwrap_err();
         assert_eq!((p.status, p.field), (422, None));
         assert!(!p.detail.contains("line"), "{}", p.detail);

@@ -63,6 +63,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/workspaces/{id}/api-keys"),
     ("GET", "/api/workspaces/{id}/api-keys"),
     ("DELETE", "/api/workspaces/{id}/api-keys/{keyId}"),
+    ("GET", "/api/connectors"),
+    ("GET", "/api/workspaces/{id}/connectors"),
+    (
+        "POST",
+        "/api/workspaces/{id}/connectors/{connector}/connect",
+    ),
+    ("POST", "/api/workspaces/{id}/connectors/{connector}/sync"),
+    ("GET", "/api/workspaces/{id}/connectors/{connector}/health"),
+    (
+        "DELETE",
+        "/api/workspaces/{id}/connectors/{connector}/disconnect",
+    ),
+    ("GET", "/api/workspaces/{id}/connectors/{connector}/runs"),
 ];
 
 /// Pandora's REST API over `pandora`, with its middleware (request ids,

@@ -10,7 +10,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref};
 use utoipa::{IntoParams, Modify, OpenApi};
 
 use crate::problem::{Problem, PROBLEM_JSON};
-use crate::routes::{self, api_keys, data, health, workspaces};
+use crate::routes::{self, api_keys, connectors, data, health, workspaces};
 
 /// `limit` and `cursor`, taken by every list.
 #[derive(IntoParams)]
@@ -70,7 +70,7 @@ pub(crate) struct DealListParams {
 #[openapi(
     info(
         title = "Pandora API",
-        description = "GTM intelligence: workspaces, their CRM data, and API keys. \
+        description = "GTM intelligence: workspaces, their connectors and CRM data, and API keys. \
             Every error is an RFC 9457 problem (application/problem+json)."
     ),
     paths(
@@ -91,6 +91,13 @@ pub(crate) struct DealListParams {
         api_keys::create_api_key,
         api_keys::list_api_keys,
         api_keys::delete_api_key,
+        connectors::list_connectors,
+        connectors::list_connections,
+        connectors::connect,
+        connectors::sync,
+        connectors::health,
+        connectors::disconnect,
+        connectors::list_runs,
     ),
     components(schemas(
         Problem,
@@ -99,12 +106,18 @@ pub(crate) struct DealListParams {
         routes::ContactList,
         routes::AccountList,
         routes::UserList,
+        routes::SyncRunList,
+        connectors::ConnectorList,
+        connectors::ConnectionList,
+        connectors::ConnectRequest,
+        connectors::SyncRequest,
     )),
     modifiers(&ProblemResponses),
     tags(
         (name = "workspaces", description = "Tenants (admin creates; a key sees its own)"),
         (name = "data", description = "A workspace's synced CRM data"),
         (name = "api-keys", description = "Workspace-scoped API keys"),
+        (name = "connectors", description = "Connectors and a workspace's connections: connect, sync, health, disconnect, runs"),
         (name = "health", description = "Probes (no authentication)"),
     )
 )]

@@ -7,9 +7,11 @@
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use pandora_core::store::active_run_id;
 use pandora_core::{Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 /// Media type of problem bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -39,6 +41,10 @@ pub struct Problem {
     /// The offending request field, query or path parameter, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Extension member of `urn:pandora:problem:sync-active` (409): the id
+    /// of the run already queued or running for the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_run_id: Option<Uuid>,
 }
 
 impl Problem {
@@ -50,6 +56,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            active_run_id: None,
         }
     }
 
@@ -183,17 +190,25 @@ impl From<Error> for Problem {
     fn from(err: Error) -> Self {
         match err.kind() {
             ErrorKind::NotFound => Problem::not_found(err.to_string()),
-            ErrorKind::Conflict => match err {
-                Error::Conflict { message } => {
-                    Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", message)
+            ErrorKind::Conflict => {
+                let active = active_run_id(&err);
+                let message = match err {
+                    Error::Conflict { message } => message,
+                    other => other.to_string(),
+                };
+                match active {
+                    Some(id) => Problem {
+                        active_run_id: Some(id),
+                        ..Problem::new(
+                            StatusCode::CONFLICT,
+                            "sync-active",
+                            "Sync already queued or running",
+                            message,
+                        )
+                    },
+                    None => Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", message),
                 }
-                other => Problem::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    "Conflict",
-                    other.to_string(),
-                ),
-            },
+            }
             ErrorKind::InvalidInput => match err {
                 Error::InvalidInput { field, message } => {
                     Problem::invalid_param(field.clone(), format!("{field} {message}"))
@@ -210,6 +225,18 @@ impl From<Error> for Problem {
                 Error::Forbidden { message } => Problem::forbidden(message),
                 other => Problem::forbidden(other.to_string()),
             },
+            ErrorKind::Rejected => {
+                let message = match err {
+                    Error::Rejected { message } => message,
+                    other => other.to_string(),
+                };
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "vendor-rejected",
+                    "Rejected by the vendor",
+                    message,
+                )
+            }
             ErrorKind::Unavailable => {
                 tracing::warn!(error = %err, "dependency unavailable");
                 Problem::for_status(StatusCode::SERVICE_UNAVAILABLE)
@@ -255,6 +282,7 @@ mod tests {
         let cases = [
             (Error::not_found("deal", "x"), 404),
             (Error::conflict("dup"), 409),
+            (Error::rejected("x rejected the credentials: bad key"), 422),
             (Error::invalid("limit", "bad"), 400),
             (Error::unauthorized("no"), 401),
             (Error::forbidden("no"), 403),
@@ -270,6 +298,36 @@ mod tests {
         let body = Problem::from_body_error(Error::invalid("name", "must not be empty"));
         assert_eq!(body.status, 422);
         assert_eq!(body.field.as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn active_run_conflicts_name_the_run() {
+        let id = Uuid::now_v7();
+        let p = Problem::from(pandora_core::store::active_run_conflict(id));
+        assert_eq!(p.status, 409);
+        assert_eq!(p.kind, "urn:pandora:problem:sync-active");
+        assert_eq!(p.active_run_id, Some(id));
+        assert!(p.detail.contains(&id.to_string()), "{}", p.detail);
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["active_run_id"], id.to_string());
+
+        let p = Problem::from(Error::conflict("the connection is disconnected"));
+        assert_eq!((p.status, p.active_run_id), (409, None));
+        assert_eq!(p.kind, "urn:pandora:problem:conflict");
+        assert!(serde_json::to_value(&p)
+            .unwrap()
+            .get("active_run_id")
+            .is_none());
+    }
+
+    #[test]
+    fn rejections_keep_the_reason() {
+        let p = Problem::from(Error::rejected(
+            "acme rejected the credentials: key revoked",
+        ));
+        assert_eq!(p.status, 422);
+        assert_eq!(p.kind, "urn:pandora:problem:vendor-rejected");
+        assert_eq!(p.detail, "acme rejected the credentials: key revoked");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The API's routes, one module per resource, and the response types they share.
 
 pub mod api_keys;
+pub mod connectors;
 pub mod data;
 pub mod health;
 pub mod workspaces;
 
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use pandora_core::query::Page;
 use pandora_core::Pandora;
@@ -44,6 +45,31 @@ pub(crate) fn routes() -> Router<Pandora> {
         .route(
             "/api/workspaces/{id}/api-keys/{keyId}",
             delete(api_keys::delete_api_key),
+        )
+        .route("/api/connectors", get(connectors::list_connectors))
+        .route(
+            "/api/workspaces/{id}/connectors",
+            get(connectors::list_connections),
+        )
+        .route(
+            "/api/workspaces/{id}/connectors/{connector}/connect",
+            post(connectors::connect),
+        )
+        .route(
+            "/api/workspaces/{id}/connectors/{connector}/sync",
+            post(connectors::sync),
+        )
+        .route(
+            "/api/workspaces/{id}/connectors/{connector}/health",
+            get(connectors::health),
+        )
+        .route(
+            "/api/workspaces/{id}/connectors/{connector}/disconnect",
+            delete(connectors::disconnect),
+        )
+        .route(
+            "/api/workspaces/{id}/connectors/{connector}/runs",
+            get(connectors::list_runs),
         )
 }
 
@@ -94,4 +120,9 @@ list_type!(
     /// A page of users (reps), with manager and team.
     UserList,
     pandora_core::model::User
+);
+list_type!(
+    /// A page of a connection's sync runs, newest first.
+    SyncRunList,
+    pandora_core::model::SyncRun
 );
