@@ -39,6 +39,8 @@ pub enum AuthKind {
     /// `{"username": …, "password": …}`.
     Basic,
     /// `{"access_token": …, "refresh_token": …}`, refreshed through a [`TokenSource`].
+    /// On the wire: `"oauth2"`.
+    #[serde(rename = "oauth2")]
     OAuth2,
 }
 

@@ -400,6 +400,28 @@ mod tests {
     }
 
     #[test]
+    fn auth_kinds_have_plain_wire_names() {
+        let names: Vec<serde_json::Value> = [
+            AuthKind::None,
+            AuthKind::ApiKey,
+            AuthKind::Basic,
+            AuthKind::OAuth2,
+        ]
+        .iter()
+        .map(|k| serde_json::to_value(k).unwrap())
+        .collect();
+        assert_eq!(
+            names,
+            [
+                serde_json::json!("none"),
+                serde_json::json!("api_key"),
+                serde_json::json!("basic"),
+                serde_json::json!("oauth2")
+            ]
+        );
+    }
+
+    #[test]
     fn credential_shapes_follow_the_auth_kind() {
         use serde_json::json;
         let ok = |auth, v| check_credential_shape("x", auth, &creds(v));

@@ -51,9 +51,9 @@ pub(crate) struct ConnectRequest {
     username: Option<String>,
     /// `basic` connectors: the password.
     password: Option<String>,
-    /// `o_auth2` connectors: the access token.
+    /// `oauth2` connectors: the access token.
     access_token: Option<String>,
-    /// `o_auth2` connectors: the refresh token (optional).
+    /// `oauth2` connectors: the refresh token (optional).
     refresh_token: Option<String>,
     /// Connector configuration (non-secret). Left out: the existing
     /// connection's configuration is kept (`{}` for a new one).
