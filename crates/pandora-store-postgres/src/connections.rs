@@ -13,7 +13,9 @@ use uuid::Uuid;
 use crate::errors::DbResultExt;
 use crate::{rows, PgStore};
 
-const CONNECTION_COLUMNS: &str = "id, workspace_id, connector, status, credentials, config, \
+/// Columns a connection query selects, as [`rows::connection`] reads them.
+pub(crate) const CONNECTION_COLUMNS: &str =
+    "id, workspace_id, connector, status, credentials, config, \
      last_sync_at, last_error, created_at, updated_at";
 
 #[async_trait]

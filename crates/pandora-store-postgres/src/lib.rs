@@ -22,6 +22,7 @@
 mod connections;
 mod deals;
 mod errors;
+mod jobs;
 mod keyset;
 mod records;
 mod rows;

@@ -18,7 +18,7 @@ use pandora_core::store::{
 };
 use pandora_core::{Error, Result};
 use sqlx::types::Json;
-use sqlx::{Executor, Postgres, QueryBuilder};
+use sqlx::{Executor, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::errors::{is_foreign_key_violation, is_unique_violation, map_db_error, DbResultExt};
@@ -26,59 +26,17 @@ use crate::keyset::{self, After, SortValue};
 use crate::rows::{self, SYNC_RUN_COLUMNS};
 use crate::PgStore;
 
-/// Attempts at inserting a run when the active run that blocked it finishes
-/// before it can be named.
-const CREATE_ATTEMPTS: u32 = 3;
-
 #[async_trait]
 impl SyncRunStore for PgStore {
     async fn create_sync_run(&self, workspace: WorkspaceId, run: &SyncRun) -> Result<()> {
         check_new_sync_run(workspace, run)?;
-        // A run created running started when it was created, unless told otherwise.
-        let started_at = match run.status {
-            RunStatus::Running => Some(run.started_at.unwrap_or(run.created_at)),
-            _ => run.started_at,
-        };
         for _ in 0..CREATE_ATTEMPTS {
-            let inserted = sqlx::query(
-                "INSERT INTO sync_runs (workspace_id, id, connection_id, mode, status, counts, \
-                     error, created_at, started_at, finished_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, NULL)",
-            )
-            .bind(workspace)
-            .bind(run.id)
-            .bind(run.connection_id)
-            .bind(run.mode.as_str())
-            .bind(run.status.as_str())
-            .bind(Json(&run.counts))
-            .bind(run.created_at)
-            .bind(started_at)
-            .execute(&self.pool)
-            .await;
-            let e = match inserted {
-                Ok(_) => return Ok(()),
+            let e = match insert_run(&self.pool, run).await {
+                Ok(()) => return Ok(()),
                 Err(e) => e,
             };
-            if is_foreign_key_violation(&e) {
-                return Err(Error::not_found("connection", run.connection_id));
-            }
-            if !is_unique_violation(&e) {
-                return Err(map_db_error(e, Some(workspace)));
-            }
-            if find_run(&self.pool, workspace, run.id).await?.is_some() {
-                return Err(Error::conflict(format!(
-                    "sync run {} already exists",
-                    run.id
-                )));
-            }
-            if let Some(active) = find_active(&self.pool, workspace, run.connection_id).await? {
-                tracing::debug!(
-                    workspace_id = %workspace,
-                    connection_id = %run.connection_id,
-                    active_run = %active.id,
-                    "a sync run is already active"
-                );
-                return Err(active_run_conflict(active.id));
+            if let Some(error) = run_insert_error(&self.pool, run, e).await {
+                return Err(error);
             }
             // The run that held the slot finished meanwhile: try again.
         }
@@ -127,21 +85,17 @@ impl SyncRunStore for PgStore {
     ) -> Result<SyncRun> {
         check_finish_status(status)?;
         let mut tx = self.pool.begin().await.db()?;
-        let row = sqlx::query(&format!(
-            "UPDATE sync_runs SET status = $3, counts = $4, error = $5, finished_at = $6 \
-             WHERE workspace_id = $1 AND id = $2 AND status IN ('queued', 'running') \
-             RETURNING {SYNC_RUN_COLUMNS}"
-        ))
-        .bind(workspace)
-        .bind(run_id)
-        .bind(status.as_str())
-        .bind(Json(counts))
-        .bind(error.as_deref())
-        .bind(finished_at)
-        .fetch_optional(&mut *tx)
-        .await
-        .db()?;
-        let Some(row) = row else {
+        let ended = end_active_run(
+            &mut tx,
+            workspace,
+            run_id,
+            status,
+            Some(counts),
+            error.as_deref(),
+            finished_at,
+        )
+        .await?;
+        let Some(run) = ended else {
             drop(tx);
             let run = self.get_sync_run(workspace, run_id).await?;
             return Err(Error::conflict(format!(
@@ -149,37 +103,6 @@ impl SyncRunStore for PgStore {
                 run.status.as_str()
             )));
         };
-        let run = rows::sync_run(&row)?;
-        let now = model::now();
-        match status {
-            RunStatus::Succeeded => {
-                sqlx::query(
-                    "UPDATE connections SET last_sync_at = $3, last_error = NULL, \
-                     updated_at = GREATEST(updated_at, $4) WHERE workspace_id = $1 AND id = $2",
-                )
-                .bind(workspace)
-                .bind(run.connection_id)
-                .bind(finished_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .db()?;
-            }
-            RunStatus::Failed => {
-                sqlx::query(
-                    "UPDATE connections SET last_error = $3, \
-                     updated_at = GREATEST(updated_at, $4) WHERE workspace_id = $1 AND id = $2",
-                )
-                .bind(workspace)
-                .bind(run.connection_id)
-                .bind(error.as_deref().unwrap_or("sync failed"))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .db()?;
-            }
-            _ => {}
-        }
         tx.commit().await.db()?;
         Ok(run)
     }
@@ -240,8 +163,153 @@ impl SyncRunStore for PgStore {
     }
 }
 
+/// Attempts at inserting a run when the active run that blocked it finishes
+/// before it can be named (also the job queue's enqueue).
+pub(crate) const CREATE_ATTEMPTS: u32 = 3;
+
+/// Inserts a new run (checked by [`check_new_sync_run`]) in its workspace. A
+/// run created running started when it was created, unless told otherwise.
+pub(crate) async fn insert_run<'c, E>(executor: E, run: &SyncRun) -> sqlx::Result<()>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let started_at = match run.status {
+        RunStatus::Running => Some(run.started_at.unwrap_or(run.created_at)),
+        _ => run.started_at,
+    };
+    sqlx::query(
+        "INSERT INTO sync_runs (workspace_id, id, connection_id, mode, status, counts, \
+             error, created_at, started_at, finished_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, NULL)",
+    )
+    .bind(run.workspace_id)
+    .bind(run.id)
+    .bind(run.connection_id)
+    .bind(run.mode.as_str())
+    .bind(run.status.as_str())
+    .bind(Json(&run.counts))
+    .bind(run.created_at)
+    .bind(started_at)
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// What [`insert_run`] failing with `e` means, looked up once its transaction
+/// is over: the connection is not the workspace's → `NotFound`; the run id
+/// exists → `Conflict`; another run is active → [`active_run_conflict`]
+/// naming it. `None` when the active run that refused the insert has finished
+/// meanwhile (try again).
+pub(crate) async fn run_insert_error(
+    pool: &PgPool,
+    run: &SyncRun,
+    e: sqlx::Error,
+) -> Option<Error> {
+    let workspace = run.workspace_id;
+    if is_foreign_key_violation(&e) {
+        return Some(Error::not_found("connection", run.connection_id));
+    }
+    if !is_unique_violation(&e) {
+        return Some(map_db_error(e, Some(workspace)));
+    }
+    match find_run(pool, workspace, run.id).await {
+        Ok(Some(_)) => {
+            return Some(Error::conflict(format!(
+                "sync run {} already exists",
+                run.id
+            )))
+        }
+        Ok(None) => {}
+        Err(e) => return Some(e),
+    }
+    match find_active(pool, workspace, run.connection_id).await {
+        Ok(Some(active)) => {
+            tracing::debug!(
+                workspace_id = %workspace,
+                connection_id = %run.connection_id,
+                active_run = %active.id,
+                "a sync run is already active"
+            );
+            Some(active_run_conflict(active.id))
+        }
+        Ok(None) => None,
+        Err(e) => Some(e),
+    }
+}
+
+/// Ends run `run_id` of `workspace` with `status` (a finished status) if it
+/// is queued or running, in the caller's transaction, and records the outcome
+/// on its connection: succeeded → `last_sync_at = finished_at`, `last_error`
+/// cleared; failed → `last_error = error` (a default message when none),
+/// `last_sync_at` untouched; cancelled → neither. `counts` replaces the run's
+/// counts when given. `None` (and nothing changed) when the run is not active
+/// or not there.
+///
+/// The one implementation of what a finished run does, shared by
+/// [`SyncRunStore::finish_sync_run`] and the job queue.
+pub(crate) async fn end_active_run(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    run_id: Uuid,
+    status: RunStatus,
+    counts: Option<&BTreeMap<String, StreamCounts>>,
+    error: Option<&str>,
+    finished_at: DateTime<Utc>,
+) -> Result<Option<SyncRun>> {
+    let row = sqlx::query(&format!(
+        "UPDATE sync_runs SET status = $3, counts = COALESCE($4, counts), error = $5, \
+             finished_at = $6 \
+         WHERE workspace_id = $1 AND id = $2 AND status IN ('queued', 'running') \
+         RETURNING {SYNC_RUN_COLUMNS}"
+    ))
+    .bind(workspace)
+    .bind(run_id)
+    .bind(status.as_str())
+    .bind(counts.map(Json))
+    .bind(error)
+    .bind(finished_at)
+    .fetch_optional(&mut *conn)
+    .await
+    .db()?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let run = rows::sync_run(&row)?;
+    let now = model::now();
+    match status {
+        RunStatus::Succeeded => {
+            sqlx::query(
+                "UPDATE connections SET last_sync_at = $3, last_error = NULL, \
+                 updated_at = GREATEST(updated_at, $4) WHERE workspace_id = $1 AND id = $2",
+            )
+            .bind(workspace)
+            .bind(run.connection_id)
+            .bind(finished_at)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .db()?;
+        }
+        RunStatus::Failed => {
+            sqlx::query(
+                "UPDATE connections SET last_error = $3, \
+                 updated_at = GREATEST(updated_at, $4) WHERE workspace_id = $1 AND id = $2",
+            )
+            .bind(workspace)
+            .bind(run.connection_id)
+            .bind(error.unwrap_or("sync failed"))
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .db()?;
+        }
+        _ => {}
+    }
+    Ok(Some(run))
+}
+
 /// Fails with [`Error::NotFound`] unless `connection_id` is a connection of `workspace`.
-async fn ensure_connection<'c, E>(
+pub(crate) async fn ensure_connection<'c, E>(
     executor: E,
     workspace: WorkspaceId,
     connection_id: Uuid,
