@@ -20,8 +20,10 @@ use crate::codec::{
 use crate::errors::{db_error, db_error_in};
 use crate::SqliteStore;
 
-const CONNECTION_COLUMNS: &str = "workspace_id, id, connector, status, credentials, config, \
-                                  last_sync_at, last_error, created_at, updated_at";
+/// Columns a connection query selects, as [`connection_from_row`] reads them.
+pub(crate) const CONNECTION_COLUMNS: &str =
+    "workspace_id, id, connector, status, credentials, config, \
+     last_sync_at, last_error, created_at, updated_at";
 
 #[async_trait]
 impl ConnectionStore for SqliteStore {
@@ -206,7 +208,8 @@ where
         .ok_or_else(|| Error::not_found("connection", connection_id))
 }
 
-fn connection_from_row(row: &SqliteRow) -> Result<Connection> {
+/// A `connections` row.
+pub(crate) fn connection_from_row(row: &SqliteRow) -> Result<Connection> {
     let status: &str = col(row, "status")?;
     let status = ConnectionStatus::parse(status).ok_or_else(|| {
         tracing::error!(status, "unknown connection status in the database");

@@ -25,6 +25,7 @@ mod codec;
 mod connections;
 mod deals;
 mod errors;
+mod jobs;
 mod paging;
 mod records;
 mod store;

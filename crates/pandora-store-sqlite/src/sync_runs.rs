@@ -16,7 +16,7 @@ use pandora_core::store::{
 };
 use pandora_core::{Error, Result};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Executor, QueryBuilder, Sqlite};
+use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use crate::codec::time_to_sql;
@@ -26,61 +26,23 @@ use crate::errors::{db_error, db_error_in, is_foreign_key_violation, is_unique_v
 use crate::paging::UpdatedPage;
 use crate::SqliteStore;
 
-const RUN_COLUMNS: &str = "workspace_id, id, connection_id, mode, status, counts, error, \
+/// Columns a sync-run query selects, as [`run_from_row`] reads them.
+pub(crate) const RUN_COLUMNS: &str =
+    "workspace_id, id, connection_id, mode, status, counts, error, \
                            created_at, started_at, finished_at";
-
-/// Attempts at inserting a run when the active run that blocked it finishes
-/// before it can be named.
-const CREATE_ATTEMPTS: u32 = 3;
 
 #[async_trait]
 impl SyncRunStore for SqliteStore {
     async fn create_sync_run(&self, workspace: WorkspaceId, run: &SyncRun) -> Result<()> {
         check_new_sync_run(workspace, run)?;
-        let counts = serde_json::to_string(&run.counts)?;
-        // A run created running started when it was created, unless told otherwise.
-        let started_at = match run.status {
-            RunStatus::Running => Some(run.started_at.unwrap_or(run.created_at)),
-            _ => run.started_at,
-        };
+        let mut conn = self.pool().acquire().await.map_err(db_error)?;
         for _ in 0..CREATE_ATTEMPTS {
-            let inserted = sqlx::query(&format!(
-                "INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)"
-            ))
-            .bind(id_to_sql(workspace))
-            .bind(id_to_sql(run.id))
-            .bind(id_to_sql(run.connection_id))
-            .bind(run.mode.as_str())
-            .bind(run.status.as_str())
-            .bind(&counts)
-            .bind(time_to_sql(run.created_at))
-            .bind(started_at.map(time_to_sql))
-            .execute(self.pool())
-            .await;
-            let e = match inserted {
-                Ok(_) => return Ok(()),
+            let e = match insert_run(&mut conn, run).await? {
+                Ok(()) => return Ok(()),
                 Err(e) => e,
             };
-            if is_foreign_key_violation(&e) {
-                return Err(Error::not_found("connection", run.connection_id));
-            }
-            if !is_unique_violation(&e) {
-                return Err(db_error_in(workspace)(e));
-            }
-            if find_run(self.pool(), workspace, run.id).await?.is_some() {
-                return Err(Error::conflict(format!(
-                    "sync run {} already exists",
-                    run.id
-                )));
-            }
-            if let Some(active) = find_active(self.pool(), workspace, run.connection_id).await? {
-                tracing::debug!(
-                    workspace_id = %workspace,
-                    connection_id = %run.connection_id,
-                    active_run = %active.id,
-                    "a sync run is already active"
-                );
-                return Err(active_run_conflict(active.id));
+            if let Some(error) = run_insert_error(&mut conn, run, e).await {
+                return Err(error);
             }
             // The run that held the slot finished meanwhile: try again.
         }
@@ -127,26 +89,20 @@ impl SyncRunStore for SqliteStore {
         finished_at: DateTime<Utc>,
     ) -> Result<SyncRun> {
         check_finish_status(status)?;
-        let ws = id_to_sql(workspace);
-        let finished = time_to_sql(finished_at);
         // The first statement writes, so the transaction takes the write lock
         // (waiting on the busy timeout) before it reads anything.
         let mut tx = self.pool().begin().await.map_err(db_error)?;
-        let row = sqlx::query(&format!(
-            "UPDATE sync_runs SET status = ?, counts = ?, error = ?, finished_at = ? \
-             WHERE workspace_id = ? AND id = ? AND status IN ('queued', 'running') \
-             RETURNING {RUN_COLUMNS}"
-        ))
-        .bind(status.as_str())
-        .bind(serde_json::to_string(counts)?)
-        .bind(error.as_deref())
-        .bind(finished)
-        .bind(&ws)
-        .bind(id_to_sql(run_id))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let Some(row) = row else {
+        let ended = end_active_run(
+            &mut tx,
+            workspace,
+            run_id,
+            status,
+            Some(counts),
+            error.as_deref(),
+            finished_at,
+        )
+        .await?;
+        let Some(run) = ended else {
             drop(tx);
             let run = self.get_sync_run(workspace, run_id).await?;
             return Err(Error::conflict(format!(
@@ -154,37 +110,6 @@ impl SyncRunStore for SqliteStore {
                 run.status.as_str()
             )));
         };
-        let run = run_from_row(&row)?;
-        let now = time_to_sql(model::now());
-        match status {
-            RunStatus::Succeeded => {
-                sqlx::query(
-                    "UPDATE connections SET last_sync_at = ?, last_error = NULL, \
-                     updated_at = max(updated_at, ?) WHERE workspace_id = ? AND id = ?",
-                )
-                .bind(finished)
-                .bind(now)
-                .bind(&ws)
-                .bind(id_to_sql(run.connection_id))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            }
-            RunStatus::Failed => {
-                sqlx::query(
-                    "UPDATE connections SET last_error = ?, updated_at = max(updated_at, ?) \
-                     WHERE workspace_id = ? AND id = ?",
-                )
-                .bind(error.as_deref().unwrap_or("sync failed"))
-                .bind(now)
-                .bind(&ws)
-                .bind(id_to_sql(run.connection_id))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            }
-            _ => {}
-        }
         tx.commit().await.map_err(db_error)?;
         Ok(run)
     }
@@ -225,6 +150,156 @@ impl SyncRunStore for SqliteStore {
         ensure_connection(self.pool(), workspace, connection_id).await?;
         find_active(self.pool(), workspace, connection_id).await
     }
+}
+
+/// Attempts at inserting a run when the active run that blocked it finishes
+/// before it can be named.
+const CREATE_ATTEMPTS: u32 = 3;
+
+/// Inserts a new run (checked by [`check_new_sync_run`]) in its workspace. A
+/// run created running started when it was created, unless told otherwise.
+///
+/// The outer error is one that is not the insert's (encoding); the inner one
+/// is the database's answer to the insert, for [`run_insert_error`].
+pub(crate) async fn insert_run(
+    conn: &mut SqliteConnection,
+    run: &SyncRun,
+) -> Result<std::result::Result<(), sqlx::Error>> {
+    let counts = serde_json::to_string(&run.counts)?;
+    let started_at = match run.status {
+        RunStatus::Running => Some(run.started_at.unwrap_or(run.created_at)),
+        _ => run.started_at,
+    };
+    Ok(sqlx::query(&format!(
+        "INSERT INTO sync_runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)"
+    ))
+    .bind(id_to_sql(run.workspace_id))
+    .bind(id_to_sql(run.id))
+    .bind(id_to_sql(run.connection_id))
+    .bind(run.mode.as_str())
+    .bind(run.status.as_str())
+    .bind(&counts)
+    .bind(time_to_sql(run.created_at))
+    .bind(started_at.map(time_to_sql))
+    .execute(conn)
+    .await
+    .map(|_| ()))
+}
+
+/// What [`insert_run`] failing with `e` means (looked up on `conn`, in the
+/// same transaction if there is one): the connection is not the workspace's
+/// → `NotFound`; the run id exists → `Conflict`; another run is active →
+/// [`active_run_conflict`] naming it. `None` when no run holds the slot any
+/// more (it finished meanwhile: try again).
+pub(crate) async fn run_insert_error(
+    conn: &mut SqliteConnection,
+    run: &SyncRun,
+    e: sqlx::Error,
+) -> Option<Error> {
+    let workspace = run.workspace_id;
+    if is_foreign_key_violation(&e) {
+        return Some(Error::not_found("connection", run.connection_id));
+    }
+    if !is_unique_violation(&e) {
+        return Some(db_error_in(workspace)(e));
+    }
+    match find_run(&mut *conn, workspace, run.id).await {
+        Ok(Some(_)) => {
+            return Some(Error::conflict(format!(
+                "sync run {} already exists",
+                run.id
+            )))
+        }
+        Ok(None) => {}
+        Err(e) => return Some(e),
+    }
+    match find_active(&mut *conn, workspace, run.connection_id).await {
+        Ok(Some(active)) => {
+            tracing::debug!(
+                workspace_id = %workspace,
+                connection_id = %run.connection_id,
+                active_run = %active.id,
+                "a sync run is already active"
+            );
+            Some(active_run_conflict(active.id))
+        }
+        Ok(None) => None,
+        Err(e) => Some(e),
+    }
+}
+
+/// Ends run `run_id` of `workspace` with `status` (a finished status) if it
+/// is queued or running, on `conn` (in the caller's transaction), and records
+/// the outcome on its connection: succeeded → `last_sync_at = finished_at`,
+/// `last_error` cleared; failed → `last_error = error` (a default message
+/// when none), `last_sync_at` untouched; cancelled → neither. `counts`
+/// replaces the run's counts when given. `None` (and nothing changed) when
+/// the run is not active or not there.
+///
+/// The one implementation of what a finished run does, shared by
+/// [`SyncRunStore::finish_sync_run`] and the job queue.
+pub(crate) async fn end_active_run(
+    conn: &mut SqliteConnection,
+    workspace: WorkspaceId,
+    run_id: Uuid,
+    status: RunStatus,
+    counts: Option<&BTreeMap<String, StreamCounts>>,
+    error: Option<&str>,
+    finished_at: DateTime<Utc>,
+) -> Result<Option<SyncRun>> {
+    let ws = id_to_sql(workspace);
+    let finished = time_to_sql(finished_at);
+    let counts = counts.map(serde_json::to_string).transpose()?;
+    let row = sqlx::query(&format!(
+        "UPDATE sync_runs SET status = ?, counts = coalesce(?, counts), error = ?, \
+             finished_at = ? \
+         WHERE workspace_id = ? AND id = ? AND status IN ('queued', 'running') \
+         RETURNING {RUN_COLUMNS}"
+    ))
+    .bind(status.as_str())
+    .bind(counts)
+    .bind(error)
+    .bind(finished)
+    .bind(&ws)
+    .bind(id_to_sql(run_id))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let run = run_from_row(&row)?;
+    let now = time_to_sql(model::now());
+    match status {
+        RunStatus::Succeeded => {
+            sqlx::query(
+                "UPDATE connections SET last_sync_at = ?, last_error = NULL, \
+                 updated_at = max(updated_at, ?) WHERE workspace_id = ? AND id = ?",
+            )
+            .bind(finished)
+            .bind(now)
+            .bind(&ws)
+            .bind(id_to_sql(run.connection_id))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        }
+        RunStatus::Failed => {
+            sqlx::query(
+                "UPDATE connections SET last_error = ?, updated_at = max(updated_at, ?) \
+                 WHERE workspace_id = ? AND id = ?",
+            )
+            .bind(error.unwrap_or("sync failed"))
+            .bind(now)
+            .bind(&ws)
+            .bind(id_to_sql(run.connection_id))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        }
+        _ => {}
+    }
+    Ok(Some(run))
 }
 
 /// The run `run_id` of `workspace`, if any.
@@ -273,7 +348,8 @@ where
     .transpose()
 }
 
-fn run_from_row(row: &SqliteRow) -> Result<SyncRun> {
+/// A `sync_runs` row.
+pub(crate) fn run_from_row(row: &SqliteRow) -> Result<SyncRun> {
     let mode: &str = col(row, "mode")?;
     let mode = SyncMode::parse(mode).ok_or_else(|| {
         tracing::error!(mode, "unknown sync mode in the database");
