@@ -9,6 +9,7 @@
 mod credentials;
 mod fixtures;
 mod history;
+mod jobs;
 mod pagination;
 mod records;
 mod runs;
@@ -23,6 +24,17 @@ pub use credentials::{
 };
 pub use fixtures::{deal, new_workspace};
 pub use history::{batch_and_checkpoint_commit_together, deal_history_order_and_as_of};
+pub use jobs::{
+    a_lost_worker_after_the_last_attempt_fails_the_job,
+    an_abandoned_running_run_is_recovered_after_its_lease,
+    an_expired_lease_passes_the_job_on_and_fences_the_old_worker,
+    cancel_connection_jobs_cancels_queued_and_running_jobs,
+    claims_take_due_jobs_in_order_under_a_lease, concurrent_claimers_take_each_job_once,
+    enqueue_creates_run_and_job_once_per_dedupe_key, finishing_a_sync_job_records_the_outcome,
+    jobs_are_tenant_isolated, purge_source_deletes_only_that_source_in_that_workspace,
+    retry_requeues_the_job_and_its_run_until_retry_at,
+    scan_schedulable_connections_pages_every_workspace_by_id,
+};
 pub use pagination::{
     deal_filters, keyset_pagination_with_ties_and_inserts, null_sort_values_come_last,
 };
@@ -82,7 +94,19 @@ macro_rules! store_conformance_suite {
             last_sync_at_moves_only_on_success,
             sync_runs_are_tenant_isolated,
             pandora_sync_records_runs,
-            concurrent_syncs_of_a_connection_give_one_run
+            concurrent_syncs_of_a_connection_give_one_run,
+            enqueue_creates_run_and_job_once_per_dedupe_key,
+            claims_take_due_jobs_in_order_under_a_lease,
+            an_expired_lease_passes_the_job_on_and_fences_the_old_worker,
+            an_abandoned_running_run_is_recovered_after_its_lease,
+            retry_requeues_the_job_and_its_run_until_retry_at,
+            a_lost_worker_after_the_last_attempt_fails_the_job,
+            finishing_a_sync_job_records_the_outcome,
+            cancel_connection_jobs_cancels_queued_and_running_jobs,
+            concurrent_claimers_take_each_job_once,
+            jobs_are_tenant_isolated,
+            scan_schedulable_connections_pages_every_workspace_by_id,
+            purge_source_deletes_only_that_source_in_that_workspace
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

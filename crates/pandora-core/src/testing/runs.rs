@@ -24,7 +24,7 @@ use crate::store::active_run_id;
 use crate::Pandora;
 
 /// Creates (or finds) the workspace's connection to `connector`.
-async fn connection(store: &StoreRef, ws: Uuid, connector: &str) -> Uuid {
+pub(super) async fn connection(store: &StoreRef, ws: Uuid, connector: &str) -> Uuid {
     store
         .upsert_connection(
             ws,
@@ -41,7 +41,7 @@ async fn connection(store: &StoreRef, ws: Uuid, connector: &str) -> Uuid {
 }
 
 /// A queued run of `connection`, created at `created_at`.
-fn queued(ws: Uuid, connection: Uuid, created_at: DateTime<Utc>) -> SyncRun {
+pub(super) fn queued(ws: Uuid, connection: Uuid, created_at: DateTime<Utc>) -> SyncRun {
     SyncRun {
         id: model::new_id(),
         workspace_id: ws,
@@ -56,13 +56,15 @@ fn queued(ws: Uuid, connection: Uuid, created_at: DateTime<Utc>) -> SyncRun {
     }
 }
 
-fn at(day: u32, hour: u32) -> DateTime<Utc> {
+/// 2026-03-`day` at `hour`:00 UTC.
+pub(super) fn at(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0)
         .single()
         .expect("time")
 }
 
-fn counts(deals: (u64, u64, u64, u64)) -> BTreeMap<String, StreamCounts> {
+/// Counts of a run: deals (inserted, updated, unchanged, deleted), users zero.
+pub(super) fn counts(deals: (u64, u64, u64, u64)) -> BTreeMap<String, StreamCounts> {
     let (inserted, updated, unchanged, deleted) = deals;
     BTreeMap::from([
         (
