@@ -24,6 +24,7 @@ pub mod connector;
 pub mod error;
 pub mod facade;
 pub mod model;
+pub mod oauth;
 pub mod query;
 pub mod scheduler;
 pub mod store;

@@ -171,6 +171,12 @@ pub trait Connector: Send + Sync {
     /// Pushes every page of the sync into `sink`, in stream order, each with
     /// the checkpoint that follows it.
     async fn sync(&self, ctx: &SyncContext, sink: &mut dyn RecordSink) -> Result<()>;
+
+    /// The vendor's OAuth 2.0 flow, for connectors whose auth kind is
+    /// [`AuthKind::OAuth2`] (`None` for the others).
+    fn oauth(&self) -> Option<Arc<dyn crate::oauth::OAuthProvider>> {
+        None
+    }
 }
 
 /// The connectors a deployment knows, by id.
