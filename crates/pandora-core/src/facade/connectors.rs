@@ -110,19 +110,67 @@ pub struct ConnectionHealth {
     pub check: LiveCheck,
 }
 
+/// What a credential field holds.
+#[derive(Clone, Copy)]
+enum FieldKind {
+    /// A non-empty string.
+    Text,
+    /// An RFC 3339 timestamp.
+    Timestamp,
+    /// An array of non-empty strings.
+    TextList,
+}
+
+/// A credential field: its name and what it holds.
+type Field = (&'static str, FieldKind);
+
 /// The credential fields an auth kind requires, and those it also accepts.
-fn credential_fields(auth: AuthKind) -> (&'static [&'static str], &'static [&'static str]) {
+/// The OAuth fields are those of stored OAuth tokens (`access_token`,
+/// `refresh_token`, `expires_at`, `instance_url`, `scopes`).
+fn credential_fields(auth: AuthKind) -> (&'static [Field], &'static [Field]) {
+    use FieldKind::{Text, TextList, Timestamp};
     match auth {
         AuthKind::None => (&[], &[]),
-        AuthKind::ApiKey => (&["api_key"], &[]),
-        AuthKind::Basic => (&["username", "password"], &[]),
-        AuthKind::OAuth2 => (&["access_token"], &["refresh_token"]),
+        AuthKind::ApiKey => (&[("api_key", Text)], &[]),
+        AuthKind::Basic => (&[("username", Text), ("password", Text)], &[]),
+        AuthKind::OAuth2 => (
+            &[("access_token", Text)],
+            &[
+                ("refresh_token", Text),
+                ("expires_at", Timestamp),
+                ("instance_url", Text),
+                ("scopes", TextList),
+            ],
+        ),
     }
 }
 
+/// Checks one credential field's value; the error says what it must be.
+fn check_field(
+    kind: FieldKind,
+    value: &serde_json::Value,
+) -> std::result::Result<(), &'static str> {
+    let text = |v: &serde_json::Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
+    let ok = match kind {
+        FieldKind::Text => text(value),
+        FieldKind::Timestamp => value
+            .as_str()
+            .is_some_and(|s| DateTime::parse_from_rfc3339(s).is_ok()),
+        FieldKind::TextList => value.as_array().is_some_and(|a| a.iter().all(text)),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match kind {
+        FieldKind::Text => "must be a non-empty string",
+        FieldKind::Timestamp => "must be an RFC 3339 timestamp such as 2025-01-31T12:00:00Z",
+        FieldKind::TextList => "must be an array of non-empty strings",
+    })
+}
+
 /// Checks that `credentials` has the shape `auth` takes: a JSON object with
-/// every required field a non-empty string, optional fields (when present)
-/// too, and nothing else. Errors name the field and never quote a value.
+/// every required field, each field of the right type (strings non-empty),
+/// and nothing else. Errors name the field and never quote a value.
 fn check_credential_shape(
     connector: &str,
     auth: AuthKind,
@@ -133,7 +181,7 @@ fn check_credential_shape(
         return Err(Error::invalid("credentials", "must be a JSON object"));
     };
     let (required, optional) = credential_fields(auth);
-    for name in required {
+    for (name, _) in required {
         if !fields.contains_key(*name) {
             return Err(Error::invalid(
                 *name,
@@ -142,9 +190,12 @@ fn check_credential_shape(
         }
     }
     for (name, value) in fields {
-        let known = required.contains(&name.as_str()) || optional.contains(&name.as_str());
-        if !known {
-            let accepted: Vec<&str> = required.iter().chain(optional).copied().collect();
+        let Some((_, kind)) = required
+            .iter()
+            .chain(optional)
+            .find(|(known, _)| known == name)
+        else {
+            let accepted: Vec<&str> = required.iter().chain(optional).map(|(n, _)| *n).collect();
             let message = if accepted.is_empty() {
                 format!("is not accepted: the {connector} connector takes no credentials")
             } else {
@@ -154,11 +205,8 @@ fn check_credential_shape(
                 )
             };
             return Err(Error::invalid(name.clone(), message));
-        }
-        match value.as_str() {
-            Some(s) if !s.trim().is_empty() => {}
-            _ => return Err(Error::invalid(name.clone(), "must be a non-empty string")),
-        }
+        };
+        check_field(*kind, value).map_err(|m| Error::invalid(name.clone(), m))?;
     }
     Ok(())
 }
@@ -438,6 +486,16 @@ mod tests {
             json!({"access_token": "s3cret", "refresh_token": "s3cret"})
         )
         .is_ok());
+        assert!(ok(
+            AuthKind::OAuth2,
+            json!({
+                "access_token": "s3cret",
+                "expires_at": "2025-01-31T12:00:00Z",
+                "instance_url": "https://acme.my.salesforce.com",
+                "scopes": ["api", "refresh_token"]
+            })
+        )
+        .is_ok());
 
         let cases = [
             (AuthKind::None, json!({"api_key": "s3cret"}), "api_key"),
@@ -465,6 +523,21 @@ mod tests {
                 AuthKind::OAuth2,
                 json!({"access_token": "s3cret", "refresh_token": null}),
                 "refresh_token",
+            ),
+            (
+                AuthKind::OAuth2,
+                json!({"access_token": "s3cret", "expires_at": "tomorrow"}),
+                "expires_at",
+            ),
+            (
+                AuthKind::OAuth2,
+                json!({"access_token": "s3cret", "scopes": "api"}),
+                "scopes",
+            ),
+            (
+                AuthKind::OAuth2,
+                json!({"access_token": "s3cret", "scopes": ["api", ""]}),
+                "scopes",
             ),
             (AuthKind::ApiKey, json!(["s3cret"]), "credentials"),
         ];

@@ -55,6 +55,12 @@ pub(crate) struct ConnectRequest {
     access_token: Option<String>,
     /// `oauth2` connectors: the refresh token (optional).
     refresh_token: Option<String>,
+    /// `oauth2` connectors: when the access token expires (optional).
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `oauth2` connectors: the vendor's API host, e.g. Salesforce's (optional).
+    instance_url: Option<String>,
+    /// `oauth2` connectors: the scopes granted (optional).
+    scopes: Option<Vec<String>>,
     /// Connector configuration (non-secret). Left out: the existing
     /// connection's configuration is kept (`{}` for a new one).
     #[schema(value_type = Option<Object>)]
