@@ -343,10 +343,12 @@ pub fn check_finish_status(status: RunStatus) -> Result<()> {
 pub trait JobStore: Send + Sync {
     /// Creates the queued sync `run` (see [`SyncRunStore::create_sync_run`])
     /// and the job that executes it (same id, kind `sync`, status `queued`,
-    /// 0 attempts), in one transaction.
+    /// 0 attempts, created when the run was), in one transaction.
     ///
     /// Returns `false` and creates nothing when `job.dedupe_key` is already
-    /// held by any job (the scheduler's "this slot is enqueued"). Fails with
+    /// held by any job of the workspace, finished ones included (the
+    /// scheduler's "this slot is enqueued"; checked before the active run,
+    /// so a taken slot is `false`, not a conflict). Fails with
     /// the [`active_run_conflict`] when the connection already has a queued or
     /// running run, and with [`Error::InvalidInput`] for a run that is not
     /// `queued` or a `max_attempts` of 0.
@@ -383,7 +385,10 @@ pub trait JobStore: Send + Sync {
     /// `status` (`succeeded`, `failed` or `cancelled`), the run's counts and
     /// error, the connection's `last_sync_at` / `last_error` exactly as
     /// [`SyncRunStore::finish_sync_run`] does. `None` (and nothing changed)
-    /// when `worker` no longer holds the job.
+    /// when `worker` no longer holds the job. [`Error::InvalidInput`] for a
+    /// `status` that is not final or a job that is not a sync;
+    /// [`Error::Conflict`] (nothing changed) when its run was finished
+    /// through [`SyncRunStore::finish_sync_run`] meanwhile.
     async fn finish_sync_job(
         &self,
         job_id: Uuid,
@@ -398,7 +403,9 @@ pub trait JobStore: Send + Sync {
     /// `queued`, claimable from `retry_at`, `last_error = error`, no lease. A
     /// sync job's run goes back to `queued` with the error and the counts so
     /// far (its slot stays taken). `false` (and nothing changed) when
-    /// `worker` no longer holds the job.
+    /// `worker` no longer holds the job; [`Error::Conflict`] (nothing
+    /// changed) when its run was finished through
+    /// [`SyncRunStore::finish_sync_run`] meanwhile.
     async fn retry_job(
         &self,
         job_id: Uuid,

@@ -74,8 +74,9 @@ pub struct Job {
     pub worker: Option<String>,
     /// The error of the last failed attempt.
     pub last_error: Option<String>,
-    /// Key that at most one job ever holds (the scheduler's
-    /// `sync:<connection>:<slot>`), so replicas never enqueue a slot twice.
+    /// Key that at most one job of the workspace ever holds (the
+    /// scheduler's `sync:<connection>:<slot>`), so replicas never enqueue a
+    /// slot twice.
     pub dedupe_key: Option<String>,
     /// When it was enqueued.
     pub created_at: DateTime<Utc>,

@@ -309,7 +309,12 @@ pub async fn claims_take_due_jobs_in_order_under_a_lease(store: StoreRef) {
             .renew_job_lease(id, worker, at(1, 13))
             .await
             .expect("renew"));
-        assert_eq!(job(&store, ws, id).await.lease_until, Some(at(1, 13)));
+        let renewed = job(&store, ws, id).await;
+        assert_eq!(
+            (renewed.lease_until, renewed.updated_at),
+            (Some(at(1, 13)), now),
+            "a renewal moves the lease only"
+        );
     }
     let got = claim(&store, "w3", at(1, 12))
         .await
