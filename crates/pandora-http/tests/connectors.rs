@@ -853,6 +853,54 @@ async fn health_reports_state_runs_and_the_live_check() {
     }
 }
 
+/// A connection to a connector this deployment no longer offers (e.g. one
+/// removed from the registry) can still be inspected and removed.
+#[tokio::test]
+async fn a_connection_to_a_connector_no_longer_offered_can_be_seen_and_removed() {
+    let api = api().await;
+    let (ws, key) = api.workspace("Acme").await;
+    api.pandora
+        .store()
+        .upsert_connection(
+            uuid(&ws),
+            &NewConnection {
+                connector: "retired".into(),
+                status: ConnectionStatus::Active,
+                credentials: Some(StoredCredentials(r#"{"api_key":"old"}"#.into())),
+                config: json!({}),
+            },
+        )
+        .await
+        .unwrap();
+    let base = format!("/api/workspaces/{ws}/connectors/retired");
+    let res = api.get(&format!("{base}/health"), &key).await;
+    let body = res.ok(200);
+    assert_eq!(body["credentials"], "unencrypted");
+    assert_eq!(body["check"]["ok"], false);
+    assert_eq!(
+        body["check"]["error"],
+        "not run: this deployment does not offer the retired connector"
+    );
+    api.get(&format!("{base}/runs"), &key).await.ok(200);
+    // Syncing it is refused with the registry's answer.
+    let res = api.post(&format!("{base}/sync"), &key, None).await;
+    res.problem(404);
+    assert!(res.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("known: acme, sample"));
+    let res = api
+        .call(
+            Method::DELETE,
+            &format!("{base}/disconnect?purge=true"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(res.ok(200)["purged"], true);
+    assert!(api.connections(&ws, &key).await.is_empty());
+}
+
 // ---- disconnect ---------------------------------------------------------------
 
 #[tokio::test]
