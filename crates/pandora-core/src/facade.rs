@@ -581,7 +581,7 @@ impl Pandora {
         let ctx = SyncContext {
             check: CheckContext {
                 workspace_id: connection.workspace_id,
-                config: connection.config.clone(),
+                config: crate::scheduler::connector_config(&connection.config),
                 credentials,
                 tokens: None,
             },

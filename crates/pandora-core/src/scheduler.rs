@@ -72,6 +72,16 @@ pub fn sync_interval(config: &serde_json::Value, default: Duration) -> Result<Op
     }
 }
 
+/// A connection's config as its connector sees it: without the keys
+/// Pandora itself reads ([`SYNC_INTERVAL_KEY`]).
+pub fn connector_config(config: &serde_json::Value) -> serde_json::Value {
+    let mut config = config.clone();
+    if let Some(map) = config.as_object_mut() {
+        map.remove(SYNC_INTERVAL_KEY);
+    }
+    config
+}
+
 /// The slot `now` falls in for a connection synced every `interval`: slots
 /// are `interval` long and shifted by an offset derived from the connection
 /// id (the same on every replica).
@@ -193,6 +203,13 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn connectors_do_not_see_pandoras_own_config_keys() {
+        let config = json!({"deals": 100, "sync_interval_minutes": 15});
+        assert_eq!(connector_config(&config), json!({"deals": 100}));
+        assert_eq!(connector_config(&json!({})), json!({}));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! that dies leaves its job `running` until the lease runs out; the next
 //! worker then claims it again and the sync resumes from its checkpoints.
 //!
-//! A worker also runs the [scheduler](crate::scheduler) on a timer, unless
+//! A worker also runs the [`scheduler`] on a timer, unless
 //! told not to.
 
 use std::future::Future;

@@ -706,12 +706,23 @@ mod tests {
         assert_eq!(c.jobs.lease, Duration::from_secs(5));
         assert!(!c.jobs.scheduler);
         assert_eq!(c.jobs.default_sync_interval, Duration::from_secs(900));
-        let cases: [(&str, fn(&mut RawConfig)); 5] = [
-            ("PANDORA_WORKER_CONCURRENCY", |r| r.worker_concurrency = Some("-1".into())),
-            ("PANDORA_WORKER_CONCURRENCY", |r| r.worker_concurrency = Some("65".into())),
-            ("PANDORA_JOB_LEASE_SECONDS", |r| r.job_lease_seconds = Some("1".into())),
-            ("PANDORA_SCHEDULER", |r| r.scheduler = Some("sometimes".into())),
-            ("PANDORA_SYNC_INTERVAL_MINUTES", |r| r.sync_interval_minutes = Some("0".into())),
+        type Case = (&'static str, fn(&mut RawConfig));
+        let cases: [Case; 5] = [
+            ("PANDORA_WORKER_CONCURRENCY", |r| {
+                r.worker_concurrency = Some("-1".into())
+            }),
+            ("PANDORA_WORKER_CONCURRENCY", |r| {
+                r.worker_concurrency = Some("65".into())
+            }),
+            ("PANDORA_JOB_LEASE_SECONDS", |r| {
+                r.job_lease_seconds = Some("1".into())
+            }),
+            ("PANDORA_SCHEDULER", |r| {
+                r.scheduler = Some("sometimes".into())
+            }),
+            ("PANDORA_SYNC_INTERVAL_MINUTES", |r| {
+                r.sync_interval_minutes = Some("0".into())
+            }),
         ];
         for (var, set) in cases {
             let err = Config::from_raw(&raw(set)).unwrap_err().to_string();

@@ -76,7 +76,10 @@ where
 {
     let start = Instant::now();
     while !done().await {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -136,8 +139,16 @@ async fn two_workers_run_each_of_fifty_jobs_exactly_once() {
     let mut all: Vec<Uuid> = by_a.iter().chain(&by_b).copied().collect();
     all.sort();
     let expected: Vec<Uuid> = runs.keys().copied().collect();
-    assert_eq!(all, expected, "every job claimed exactly once over both workers");
-    assert!(!by_a.is_empty() && !by_b.is_empty(), "both workers took jobs: {} and {}", by_a.len(), by_b.len());
+    assert_eq!(
+        all, expected,
+        "every job claimed exactly once over both workers"
+    );
+    assert!(
+        !by_a.is_empty() && !by_b.is_empty(),
+        "both workers took jobs: {} and {}",
+        by_a.len(),
+        by_b.len()
+    );
     for (id, ws) in &runs {
         let run = store.get_sync_run(*ws, *id).await.expect("run");
         assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
@@ -147,9 +158,16 @@ async fn two_workers_run_each_of_fifty_jobs_exactly_once() {
         assert_eq!(job.kind, JobKind::Sync);
         assert_eq!(job.attempts, 1, "job {id} ran once");
         let worker = job.worker.expect("worker recorded");
-        let expected_worker = if by_a.contains(id) { "worker-a" } else { "worker-b" };
+        let expected_worker = if by_a.contains(id) {
+            "worker-a"
+        } else {
+            "worker-b"
+        };
         assert!(worker.starts_with(expected_worker), "{worker}");
-        let conn = store.get_connection(*ws, "sample").await.expect("connection");
+        let conn = store
+            .get_connection(*ws, "sample")
+            .await
+            .expect("connection");
         assert!(conn.last_sync_at.is_some());
     }
 }
@@ -189,33 +207,55 @@ async fn a_killed_workers_job_is_retried_once_its_lease_runs_out() {
         .count_records(ws, pandora_core::batch::RecordKind::Deal)
         .await
         .expect("count");
-    assert!(written < deals, "killed before the end ({written} of {deals} deals)");
+    assert!(
+        written < deals,
+        "killed before the end ({written} of {deals} deals)"
+    );
     let job = store.get_job(ws, run.id).await.expect("job");
-    assert_eq!(job.status, RunStatus::Running, "the dead worker's job still looks running");
+    assert_eq!(
+        job.status,
+        RunStatus::Running,
+        "the dead worker's job still looks running"
+    );
     assert_eq!(job.attempts, 1);
     let lease_until = job.lease_until.expect("lease");
 
     let log_b = dir.path().join("b.log");
     let mut b = start_worker(dir.path(), &url, "rescuer", lease, &log_b);
-    wait_for(Duration::from_secs(240), "the retried run to finish", || {
-        let store = store.clone();
-        async move {
-            store
-                .get_sync_run(ws, run.id)
-                .await
-                .is_ok_and(|r| r.status.is_finished())
-        }
-    })
+    wait_for(
+        Duration::from_secs(240),
+        "the retried run to finish",
+        || {
+            let store = store.clone();
+            async move {
+                store
+                    .get_sync_run(ws, run.id)
+                    .await
+                    .is_ok_and(|r| r.status.is_finished())
+            }
+        },
+    )
     .await;
     let _ = b.kill();
     let _ = b.wait();
 
     let finished = store.get_sync_run(ws, run.id).await.expect("run");
-    assert_eq!(finished.status, RunStatus::Succeeded, "{:?}", finished.error);
+    assert_eq!(
+        finished.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        finished.error
+    );
     let job = store.get_job(ws, run.id).await.expect("job");
     assert_eq!(job.attempts, 2, "claimed again after the lease ran out");
-    assert!(job.worker.as_deref().is_some_and(|w| w.starts_with("rescuer")));
-    assert!(job.updated_at >= lease_until, "not claimed before the lease ran out");
+    assert!(job
+        .worker
+        .as_deref()
+        .is_some_and(|w| w.starts_with("rescuer")));
+    assert!(
+        job.updated_at >= lease_until,
+        "not claimed before the lease ran out"
+    );
     assert!(job.updated_at > killed_at - chrono::Duration::seconds(1));
     assert_eq!(claimed(&log_b), vec![run.id]);
     assert_eq!(
@@ -226,6 +266,9 @@ async fn a_killed_workers_job_is_retried_once_its_lease_runs_out() {
         deals,
         "every deal once"
     );
-    let conn = store.get_connection(ws, "sample").await.expect("connection");
+    let conn = store
+        .get_connection(ws, "sample")
+        .await
+        .expect("connection");
     assert!(conn.last_sync_at.is_some());
 }

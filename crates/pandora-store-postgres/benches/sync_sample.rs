@@ -54,13 +54,10 @@ async fn run() {
     let config = serde_json::json!({"deals": deals, "seed": 42});
 
     // Baseline: the generator alone, over the same pages.
-    let generator = SampleGenerator::new(SampleConfig::from_json(&config).expect("config"))
-        .expect("generator");
+    let generator =
+        SampleGenerator::new(SampleConfig::from_json(&config).expect("config")).expect("generator");
     let started = Instant::now();
-    let generated: u64 = generator
-        .full_sync(0)
-        .map(|page| page.len() as u64)
-        .sum();
+    let generated: u64 = generator.full_sync(0).map(|page| page.len() as u64).sum();
     let gen_time = started.elapsed();
     let gen_rate = common::rate(generated as usize, gen_time);
     println!(
@@ -128,7 +125,11 @@ async fn run() {
             .await
             .expect("incremental sync");
         let inc_time = started.elapsed();
-        assert!(inc.error.is_none(), "incremental sync failed: {:?}", inc.error);
+        assert!(
+            inc.error.is_none(),
+            "incremental sync failed: {:?}",
+            inc.error
+        );
         let inc_records = records(&inc);
         let per_record = inc_time.as_secs_f64() / inc_records.max(1) as f64;
         println!(

@@ -273,7 +273,7 @@ impl Pandora {
 
         let ctx = CheckContext {
             workspace_id: workspace,
-            config: config.clone(),
+            config: crate::scheduler::connector_config(&config),
             credentials: (auth != AuthKind::None).then(|| credentials.clone()),
             tokens: None,
         };
@@ -395,7 +395,7 @@ impl Pandora {
         };
         let ctx = CheckContext {
             workspace_id: connection.workspace_id,
-            config: connection.config.clone(),
+            config: crate::scheduler::connector_config(&connection.config),
             credentials,
             tokens: None,
         };

@@ -155,6 +155,19 @@ impl Pandora {
     ) -> Result<Disconnected> {
         let store = &self.inner.store;
         let connection = store.get_connection(workspace, connector).await?;
+        // Disconnected first, so that no scheduler tick enqueues a sync
+        // between the cancellation and the status change.
+        store
+            .upsert_connection(
+                workspace,
+                &NewConnection {
+                    connector: connector.to_string(),
+                    status: ConnectionStatus::Disconnected,
+                    credentials: None,
+                    config: connection.config.clone(),
+                },
+            )
+            .await?;
         let cancelled_jobs = store
             .cancel_connection_jobs(
                 workspace,
@@ -167,18 +180,6 @@ impl Pandora {
         if purge {
             purged_rows = store.purge_source(workspace, connector).await?;
             store.delete_connection(workspace, connection.id).await?;
-        } else {
-            store
-                .upsert_connection(
-                    workspace,
-                    &NewConnection {
-                        connector: connector.to_string(),
-                        status: ConnectionStatus::Disconnected,
-                        credentials: None,
-                        config: connection.config.clone(),
-                    },
-                )
-                .await?;
         }
         tracing::info!(
             workspace_id = %workspace,
