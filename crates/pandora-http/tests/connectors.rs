@@ -337,7 +337,7 @@ async fn the_registry_lists_every_connector_with_auth_kind_and_streams() {
 // ---- connect ------------------------------------------------------------------
 
 #[tokio::test]
-async fn connecting_sample_stores_sealed_credentials_and_lists_it() {
+async fn connecting_stores_sealed_credentials_and_lists_the_connection() {
     let api = api().await;
     let (ws, key) = api.workspace("Acme").await;
     assert!(api.connections(&ws, &key).await.is_empty());
@@ -352,7 +352,8 @@ async fn connecting_sample_stores_sealed_credentials_and_lists_it() {
     let body = res.ok(201).clone();
     assert_eq!(body["connector"], "sample");
     assert_eq!(body["status"], "active");
-    assert_eq!(body["credentials"], "encrypted");
+    // `sample` takes no credentials: there is nothing to seal.
+    assert_eq!(body["credentials"], "missing");
     assert_eq!(body["config"], json!({"deals": 100, "seed": 7}));
     assert_eq!(body["workspace_id"], ws.as_str());
     assert_eq!(body["check"]["ok"], true);
@@ -361,14 +362,42 @@ async fn connecting_sample_stores_sealed_credentials_and_lists_it() {
         format!("/api/workspaces/{ws}/connectors/sample/health")
     );
     let id = body["id"].as_str().unwrap().to_string();
-    // Stored sealed.
     let stored = api
         .pandora
         .store()
         .get_connection(uuid(&ws), "sample")
         .await
         .unwrap();
-    assert!(stored.credentials.unwrap().0.starts_with("pv1."));
+    assert!(stored.credentials.is_none());
+    // A connector with credentials: stored sealed, never answered back.
+    let res = api
+        .post(
+            &format!("/api/workspaces/{ws}/connectors/acme/connect"),
+            &key,
+            Some(json!({"api_key": GOOD_KEY})),
+        )
+        .await;
+    assert_eq!(res.ok(201)["credentials"], "encrypted");
+    assert!(!res.body.to_string().contains(GOOD_KEY));
+    let sealed = api
+        .pandora
+        .store()
+        .get_connection(uuid(&ws), "acme")
+        .await
+        .unwrap()
+        .credentials
+        .unwrap()
+        .0;
+    assert!(sealed.starts_with("pv1."));
+    assert!(!sealed.contains(GOOD_KEY));
+    api.call(
+        Method::DELETE,
+        &format!("/api/workspaces/{ws}/connectors/acme/disconnect?purge=true"),
+        &key,
+        None,
+    )
+    .await
+    .ok(200);
 
     assert_eq!(
         api.connections(&ws, &key).await,
@@ -378,7 +407,7 @@ async fn connecting_sample_stores_sealed_credentials_and_lists_it() {
         .get(&format!("/api/workspaces/{ws}/connectors"), &key)
         .await;
     assert_eq!(list.body["data"][0]["id"], id.as_str());
-    assert_eq!(list.body["data"][0]["credentials"], "encrypted");
+    assert_eq!(list.body["data"][0]["credentials"], "missing");
 
     // Connecting again: 200, the same connection; no config keeps the config.
     let res = api
@@ -557,9 +586,20 @@ async fn connect_bodies_are_validated_naming_the_field() {
 }
 
 #[tokio::test]
-async fn connect_without_a_vault_key_stores_nothing() {
+async fn connect_without_a_vault_key_stores_no_credentials() {
     let api = api_with(None).await;
     let (ws, key) = api.workspace("Acme").await;
+    // A connector with credentials cannot be connected without a key to seal them.
+    let res = api
+        .post(
+            &format!("/api/workspaces/{ws}/connectors/acme/connect"),
+            &key,
+            Some(json!({"api_key": GOOD_KEY})),
+        )
+        .await;
+    res.problem(503);
+    assert!(api.connections(&ws, &key).await.is_empty());
+    // One that takes none has nothing to seal.
     let res = api
         .post(
             &format!("/api/workspaces/{ws}/connectors/sample/connect"),
@@ -567,8 +607,10 @@ async fn connect_without_a_vault_key_stores_nothing() {
             None,
         )
         .await;
-    res.problem(503);
-    assert!(api.connections(&ws, &key).await.is_empty());
+    let body = res.ok(201);
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["credentials"], "missing");
+    assert_eq!(api.connections(&ws, &key).await.len(), 1);
 }
 
 // ---- sync ---------------------------------------------------------------------

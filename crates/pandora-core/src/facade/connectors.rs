@@ -267,7 +267,7 @@ impl Pandora {
             return Err(Error::invalid("config", "must be a JSON object"));
         }
         crate::scheduler::sync_interval(&config, crate::scheduler::DEFAULT_SYNC_INTERVAL)?;
-        if self.inner.vault.current_key_id().is_none() {
+        if auth != AuthKind::None && self.inner.vault.current_key_id().is_none() {
             return Err(crate::vault::VaultError::NoKey.into());
         }
 
@@ -299,9 +299,24 @@ impl Pandora {
             )));
         }
 
-        let connection = self
-            .connect(workspace, connector, credentials, config)
-            .await?;
+        let connection = if auth == AuthKind::None {
+            // Nothing to seal: a connector without credentials needs no vault key.
+            self.inner
+                .store
+                .upsert_connection(
+                    workspace,
+                    &crate::model::NewConnection {
+                        connector: connector.to_string(),
+                        status: crate::model::ConnectionStatus::Active,
+                        credentials: None,
+                        config,
+                    },
+                )
+                .await?
+        } else {
+            self.connect(workspace, connector, credentials, config)
+                .await?
+        };
         Ok(Connected {
             connection: ConnectionSummary::of(connection),
             check,
