@@ -217,19 +217,19 @@ impl HubSpotConnector {
 fn health_detail(api: &HubSpotApi, scopes: &[String]) -> String {
     let snap = api.client().budget().snapshot();
     let mut parts = Vec::new();
-    if let Some((interval, remaining)) = snap.remaining {
-        let max = snap
-            .windows
-            .iter()
-            .find(|w| w.limit.interval == interval)
-            .map(|w| w.limit.max);
-        parts.push(match max {
-            Some(m) => format!(
-                "API budget: {remaining} of {m} requests left per {} s",
-                interval.as_secs_f64()
-            ),
-            None => format!("API budget: {remaining} requests left"),
-        });
+    // The longest window the vendor reported on (HubSpot: the 10-second one).
+    if let Some(w) = snap
+        .windows
+        .iter()
+        .filter(|w| w.reported_remaining.is_some())
+        .max_by_key(|w| w.limit.interval)
+    {
+        parts.push(format!(
+            "API budget: {} of {} requests left per {} s",
+            w.reported_remaining.unwrap_or_default(),
+            w.limit.max,
+            w.limit.interval.as_secs_f64()
+        ));
     }
     if let Some((limit, remaining)) = snap.daily {
         parts.push(format!("daily: {remaining} of {limit} left"));

@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(s.windows[0].limit.max, 190);
         assert_eq!(s.windows[1].limit.max, 19);
         assert_eq!(s.daily, Some((500_000, 499_000)));
-        assert_eq!(s.remaining, Some((Duration::from_secs(10), 189)));
+        assert_eq!(s.windows[0].reported_remaining, Some(189));
     }
 
     #[test]

@@ -23,6 +23,8 @@ impl RateWindow {
 #[derive(Debug)]
 struct Window {
     limit: RateWindow,
+    /// What the vendor last said remains of this window.
+    reported: Option<u32>,
     /// Send times within the (padded) interval, oldest first.
     log: VecDeque<Instant>,
 }
@@ -64,7 +66,6 @@ struct State {
     windows: Vec<Window>,
     paused_until: Option<Instant>,
     daily: Option<(u64, u64)>,
-    remaining: Option<(Duration, u32)>,
 }
 
 /// Paces the requests of one vendor account: at most `max` requests in any
@@ -85,6 +86,8 @@ pub struct WindowSnapshot {
     pub limit: RateWindow,
     /// Requests this process sent in it.
     pub used: u32,
+    /// What the vendor last reported remaining in it.
+    pub reported_remaining: Option<u32>,
 }
 
 /// What a [`RateBudget`] knows now, for health reports.
@@ -92,8 +95,6 @@ pub struct WindowSnapshot {
 pub struct BudgetSnapshot {
     /// The windows and their use.
     pub windows: Vec<WindowSnapshot>,
-    /// The remaining requests of the vendor's window as last reported: (interval, remaining).
-    pub remaining: Option<(Duration, u32)>,
     /// The daily limit and what remains of it, as last reported.
     pub daily: Option<(u64, u64)>,
 }
@@ -105,6 +106,7 @@ impl RateBudget {
             .into_iter()
             .map(|limit| Window {
                 limit,
+                reported: None,
                 log: VecDeque::new(),
             })
             .collect();
@@ -170,15 +172,16 @@ impl RateBudget {
                 let Some(max) = max else { return };
                 s.windows.push(Window {
                     limit: RateWindow::new(max, interval),
+                    reported: None,
                     log: VecDeque::new(),
                 });
                 s.windows.len() - 1
             }
         };
-        if let Some(r) = remaining {
-            s.remaining = Some((interval, r));
-        }
         let w = &mut s.windows[index];
+        if remaining.is_some() {
+            w.reported = remaining;
+        }
         if let Some(max) = max.filter(|m| *m > 0) {
             w.limit.max = max;
         }
@@ -215,12 +218,12 @@ impl RateBudget {
                 WindowSnapshot {
                     limit: w.limit,
                     used: w.log.len() as u32,
+                    reported_remaining: w.reported,
                 }
             })
             .collect();
         BudgetSnapshot {
             windows,
-            remaining: s.remaining,
             daily: s.daily,
         }
     }
@@ -266,7 +269,7 @@ mod tests {
         assert!(b.try_acquire(now).is_err());
         let snap = b.snapshot();
         assert_eq!(snap.windows[0].limit.max, 4);
-        assert_eq!(snap.remaining, Some((Duration::from_secs(10), 1)));
+        assert_eq!(snap.windows[0].reported_remaining, Some(1));
         // A window first reported by the vendor is added.
         b.observe_window(Duration::from_secs(1), Some(11), None);
         assert_eq!(b.snapshot().windows.len(), 2);
