@@ -33,6 +33,8 @@ pub struct Seen {
 /// A queued answer for the next `times` requests whose path starts with `prefix`.
 pub struct Fault {
     pub prefix: String,
+    /// Only requests with this `after` query parameter.
+    pub after: Option<String>,
     pub response: ResponseTemplate,
     pub times: usize,
 }
@@ -108,8 +110,19 @@ impl Sim {
     pub fn fail(&self, prefix: &str, times: usize, response: ResponseTemplate) {
         self.state().faults.push_back(Fault {
             prefix: prefix.into(),
+            after: None,
             response,
             times,
+        });
+    }
+
+    /// Answers the next request under `prefix` for the page `after` with `response`.
+    pub fn fail_page(&self, prefix: &str, after: &str, response: ResponseTemplate) {
+        self.state().faults.push_back(Fault {
+            prefix: prefix.into(),
+            after: Some(after.into()),
+            response,
+            times: 1,
         });
     }
 
@@ -228,7 +241,12 @@ impl State {
         while self.arrivals.len() > 10_000 {
             self.arrivals.pop_front();
         }
-        if let Some(i) = self.faults.iter().position(|f| path.starts_with(&f.prefix)) {
+        if let Some(i) = self.faults.iter().position(|f| {
+            path.starts_with(&f.prefix)
+                && f.after
+                    .as_ref()
+                    .is_none_or(|a| query.get("after") == Some(a))
+        }) {
             let f = &mut self.faults[i];
             let response = f.response.clone();
             f.times -= 1;
