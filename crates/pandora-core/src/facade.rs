@@ -2,11 +2,13 @@
 
 mod connectors;
 mod jobs;
+mod oauth;
 
 pub use connectors::{
     Connected, ConnectionHealth, ConnectionSummary, LiveCheck, DEFAULT_CHECK_TIMEOUT,
 };
 pub use jobs::{Disconnected, JobOutcome, RetryPolicy, DEFAULT_MAX_ATTEMPTS};
+pub use oauth::{AuthorizeStart, DEFAULT_STATE_TTL};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -59,6 +61,7 @@ pub struct PandoraBuilder {
     vault: Option<Arc<dyn CredentialVault>>,
     admin_token_hash: Option<Vec<u8>>,
     check_timeout: Option<std::time::Duration>,
+    oauth: oauth::OAuthBuilder,
 }
 
 impl PandoraBuilder {
@@ -103,7 +106,9 @@ impl PandoraBuilder {
         self
     }
 
-    /// Builds the facade.
+    /// Builds the facade. Fails without a store, and with
+    /// [`Error::InvalidInput`] on `session_secret` when an OAuth client is
+    /// configured without a state secret of at least 32 characters.
     pub fn build(self) -> Result<Pandora> {
         let store = self
             .store
@@ -117,6 +122,7 @@ impl PandoraBuilder {
                     .unwrap_or_else(|| Arc::new(LocalVault::without_key())),
                 admin_token_hash: self.admin_token_hash,
                 check_timeout: self.check_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
+                oauth: self.oauth.build()?,
             }),
         })
     }
@@ -128,6 +134,7 @@ struct Inner {
     vault: Arc<dyn CredentialVault>,
     admin_token_hash: Option<Vec<u8>>,
     check_timeout: std::time::Duration,
+    oauth: oauth::OAuthConfig,
 }
 
 /// Pandora: workspaces, their data, and (in later layers) connectors and skills.
@@ -583,7 +590,7 @@ impl Pandora {
                 workspace_id: connection.workspace_id,
                 config: crate::scheduler::connector_config(&connection.config),
                 credentials,
-                tokens: None,
+                tokens: self.connection_tokens(imp, connection),
             },
             connection_id: connection.id,
             mode,

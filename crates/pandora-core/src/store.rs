@@ -468,6 +468,91 @@ pub fn lost_worker_error(attempts: u32) -> String {
     format!("the worker running this job stopped responding (lease expired) after {attempts} attempt(s)")
 }
 
+/// A pending OAuth authorization: the server side of a signed `state`,
+/// from `GET /api/auth/{connector}/authorize` until its callback consumes it.
+/// `Debug` hides the PKCE verifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingAuthorization {
+    /// The workspace the connection will belong to.
+    pub workspace_id: WorkspaceId,
+    /// Random key, carried (signed) in the state.
+    pub nonce: Uuid,
+    /// Connector id.
+    pub connector: String,
+    /// The PKCE verifier of the flow, when it uses PKCE (never in the URL).
+    pub code_verifier: Option<crate::auth::SecretToken>,
+    /// When the flow started.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the state stops being accepted.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The store's part in OAuth: pending authorizations (single-use, expiring
+/// `state` nonces with their PKCE verifier), the per-connection lease that
+/// makes a token refresh happen once across every process sharing the
+/// database, and marking a connection whose refresh token was refused.
+///
+/// Every time comes from the caller. See `docs/store-contract.md`.
+#[async_trait]
+pub trait OAuthStore: Send + Sync {
+    /// Stores a pending authorization. [`Error::NotFound`] for a missing
+    /// workspace; [`Error::Conflict`] when the nonce is taken.
+    async fn create_authorization(&self, pending: &PendingAuthorization) -> Result<()>;
+
+    /// Consumes the workspace's pending authorization `nonce` for
+    /// `connector` if it has not expired (`expires_at > now`): it is deleted
+    /// and returned, so of any number of concurrent calls exactly one gets
+    /// it. `None` when there is no such authorization — never created,
+    /// already consumed, another workspace's or connector's — or it has
+    /// expired; nothing changes then.
+    async fn consume_authorization(
+        &self,
+        workspace: WorkspaceId,
+        connector: &str,
+        nonce: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<PendingAuthorization>>;
+
+    /// Deletes the pending authorizations of every workspace that expired
+    /// before `before`; returns how many.
+    async fn purge_authorizations(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
+
+    /// Takes the token-refresh lease of a connection for `holder` until
+    /// `until`, if no one holds it (`lease_until <= now` counts as free);
+    /// returns whether it did. One statement: of concurrent takers exactly
+    /// one succeeds. [`Error::NotFound`] when the connection is not the
+    /// workspace's.
+    async fn take_refresh_lease(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+        holder: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+
+    /// Releases the lease if `holder` still holds it; returns whether it did.
+    async fn release_refresh_lease(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+        holder: &str,
+    ) -> Result<bool>;
+
+    /// Marks the connection `needs_reauth` with `error` as its `last_error`,
+    /// only if its credentials still equal `expected` (compare-and-swap: a
+    /// connection authorized again meanwhile is left alone) and it is not
+    /// disconnected; returns whether it did.
+    async fn mark_needs_reauth(
+        &self,
+        workspace: WorkspaceId,
+        connection_id: Uuid,
+        expected: &StoredCredentials,
+        error: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+}
+
 /// Liveness of the backing database.
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
@@ -486,6 +571,7 @@ pub trait Store:
     + RecordStore
     + SyncRunStore
     + JobStore
+    + OAuthStore
     + StoreHealth
 {
 }
@@ -497,6 +583,7 @@ impl<T> Store for T where
         + RecordStore
         + SyncRunStore
         + JobStore
+        + OAuthStore
         + StoreHealth
 {
 }

@@ -24,6 +24,7 @@ mod deals;
 mod errors;
 mod jobs;
 mod keyset;
+mod oauth;
 mod records;
 mod rows;
 mod sync_runs;

@@ -26,6 +26,7 @@ mod connections;
 mod deals;
 mod errors;
 mod jobs;
+mod oauth;
 mod paging;
 mod records;
 mod store;

@@ -271,11 +271,16 @@ impl Pandora {
             return Err(crate::vault::VaultError::NoKey.into());
         }
 
+        // An OAuth check may refresh the tokens (a vendor may rotate the
+        // refresh token): what is stored is then the refreshed tokens.
+        let check_tokens = self.check_tokens(imp.as_ref(), connector, &credentials);
         let ctx = CheckContext {
             workspace_id: workspace,
             config: crate::scheduler::connector_config(&config),
             credentials: (auth != AuthKind::None).then(|| credentials.clone()),
-            tokens: None,
+            tokens: check_tokens
+                .clone()
+                .map(|t| t as std::sync::Arc<dyn crate::connector::TokenSource>),
         };
         let timeout = self.inner.check_timeout;
         let check = match tokio::time::timeout(timeout, imp.check(&ctx)).await {
@@ -314,6 +319,13 @@ impl Pandora {
                 )
                 .await?
         } else {
+            let credentials = match &check_tokens {
+                Some(source) => match source.refreshed_tokens().await {
+                    Some(tokens) => Credentials::from_json(&serde_json::to_value(&tokens)?),
+                    None => credentials,
+                },
+                None => credentials,
+            };
             self.connect(workspace, connector, credentials, config)
                 .await?
         };
@@ -389,6 +401,12 @@ impl Pandora {
         if connection.status == ConnectionStatus::Disconnected {
             return LiveCheck::not_run("not run: the connection is disconnected");
         }
+        if connection.status == ConnectionStatus::NeedsReauth {
+            // Its refresh token was refused: asking the vendor again would not help.
+            return LiveCheck::not_run(format!(
+                "not run: the connection needs to be authorized again (start the {connector} OAuth flow, or connect with new tokens)"
+            ));
+        }
         let imp: std::sync::Arc<dyn Connector> = match self.inner.connectors.get(connector) {
             Ok(imp) => imp,
             Err(_) => {
@@ -412,7 +430,7 @@ impl Pandora {
             workspace_id: connection.workspace_id,
             config: crate::scheduler::connector_config(&connection.config),
             credentials,
-            tokens: None,
+            tokens: self.connection_tokens(imp.as_ref(), connection),
         };
         let timeout = self.inner.check_timeout;
         let started = Instant::now();

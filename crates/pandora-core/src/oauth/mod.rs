@@ -1,16 +1,33 @@
 //! OAuth 2.0 (authorization code) contract between the core and the vendor
-//! connectors.
+//! connectors, and the vendor-neutral machinery around it.
 //!
 //! A vendor's connector implements [`OAuthProvider`]: how to build its
 //! consent URL, exchange a code, and refresh a token, against hosts it is
-//! configured with. The core owns everything vendor-neutral: the signed
-//! single-use `state`, PKCE, sealing the tokens, and refreshing them once per
-//! connection across the whole deployment (a [`TokenSource`] handed to the
-//! connector in its context).
+//! configured with. The core owns everything vendor-neutral:
+//!
+//! * the signed, single-use `state` ([`StateCodec`]: HMAC-SHA256 under
+//!   `SESSION_SECRET`, bound to workspace, connector and expiry; its nonce is
+//!   a pending authorization in the store, consumed once);
+//! * PKCE ([`Pkce`], S256) for providers that [use it](OAuthProvider::uses_pkce),
+//!   the verifier kept server-side;
+//! * sealing the tokens and creating or updating the connection
+//!   (`Pandora::oauth_authorize` / `Pandora::oauth_callback`);
+//! * refreshing them once per connection across the whole deployment
+//!   ([`ManagedTokenSource`], a [`TokenSource`] handed to the connector in
+//!   its context).
 //!
 //! Stored OAuth credentials are the JSON of [`StoredTokens`].
 //!
 //! [`TokenSource`]: crate::connector::TokenSource
+
+mod pkce;
+mod state;
+mod tokens;
+
+pub use pkce::Pkce;
+pub use state::{StateCodec, StateError, StatePayload, MIN_STATE_SECRET_LEN};
+pub(crate) use tokens::{CheckTokenSource, Flights, SourceParts};
+pub use tokens::{ManagedTokenSource, TokenRefreshSettings};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -62,7 +79,10 @@ impl std::fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenSet")
             .field("access_token", &"[redacted]")
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("expires_at", &self.expires_at)
             .field("instance_url", &self.instance_url)
             .field("scopes", &self.scopes)
@@ -107,7 +127,10 @@ impl std::fmt::Debug for StoredTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredTokens")
             .field("access_token", &"[redacted]")
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("expires_at", &self.expires_at)
             .field("instance_url", &self.instance_url)
             .field("scopes", &self.scopes)
@@ -127,7 +150,10 @@ impl StoredTokens {
                 .map(|t| t.expose().to_string())
                 .or_else(|| self.refresh_token.clone()),
             expires_at: new.expires_at,
-            instance_url: new.instance_url.clone().or_else(|| self.instance_url.clone()),
+            instance_url: new
+                .instance_url
+                .clone()
+                .or_else(|| self.instance_url.clone()),
             scopes: if new.scopes.is_empty() {
                 self.scopes.clone()
             } else {
@@ -145,6 +171,49 @@ impl StoredTokens {
             instance_url: new.instance_url.clone(),
             scopes: new.scopes.clone(),
         }
+    }
+}
+
+/// What the message of an OAuth "not configured" [`Error::Unavailable`]
+/// starts with.
+const NOT_CONFIGURED: &str = "OAuth is not configured for this connector: ";
+
+/// The environment variable prefix of a connector's OAuth application:
+/// `HUBSPOT` for `hubspot` (its variables are `HUBSPOT_CLIENT_ID`,
+/// `HUBSPOT_CLIENT_SECRET` and `HUBSPOT_CALLBACK_URL`).
+pub fn variable_prefix(connector: &str) -> String {
+    connector
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The [`Error::Unavailable`] of a flow or refresh for a connector whose
+/// OAuth application is not configured; it names the missing variable
+/// (`<PREFIX>_CLIENT_ID`), which [`missing_variable`] reads back (e.g. for a
+/// 503 that names it).
+pub fn client_not_configured(connector: &str) -> Error {
+    let prefix = variable_prefix(connector);
+    Error::unavailable(format!(
+        "{NOT_CONFIGURED}{prefix}_CLIENT_ID is not set (set {prefix}_CLIENT_ID, \
+         {prefix}_CLIENT_SECRET and {prefix}_CALLBACK_URL to connect {connector} with OAuth)"
+    ))
+}
+
+/// The variable an error of [`client_not_configured`] names, if it is one.
+pub fn missing_variable(error: &Error) -> Option<&str> {
+    match error {
+        Error::Unavailable { message } => message
+            .strip_prefix(NOT_CONFIGURED)
+            .and_then(|rest| rest.split(' ').next())
+            .filter(|v| !v.is_empty()),
+        _ => None,
     }
 }
 
@@ -212,6 +281,19 @@ mod tests {
         let rotated = old.updated_by(&set(Some("new-refresh"), Some("https://na2.example")));
         assert_eq!(rotated.refresh_token.as_deref(), Some("new-refresh"));
         assert_eq!(rotated.instance_url.as_deref(), Some("https://na2.example"));
+    }
+
+    #[test]
+    fn not_configured_errors_name_the_variable() {
+        let e = client_not_configured("hubspot");
+        assert_eq!(e.kind(), crate::ErrorKind::Unavailable);
+        assert_eq!(missing_variable(&e), Some("HUBSPOT_CLIENT_ID"));
+        assert!(e.to_string().contains("HUBSPOT_CALLBACK_URL"), "{e}");
+        let e = client_not_configured("salesforce");
+        assert_eq!(missing_variable(&e), Some("SALESFORCE_CLIENT_ID"));
+        assert_eq!(variable_prefix("google-drive"), "GOOGLE_DRIVE");
+        assert_eq!(missing_variable(&Error::unavailable("db down")), None);
+        assert_eq!(missing_variable(&Error::internal("x")), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod credentials;
 mod fixtures;
 mod history;
 mod jobs;
+mod oauth;
 mod pagination;
 mod records;
 mod runs;
@@ -34,6 +35,15 @@ pub use jobs::{
     jobs_are_tenant_isolated, purge_source_deletes_only_that_source_in_that_workspace,
     retry_requeues_the_job_and_its_run_until_retry_at,
     scan_schedulable_connections_pages_every_workspace_by_id,
+};
+pub use oauth::{
+    expired_oauth_authorization_is_refused_and_purged,
+    invalid_grant_marks_the_connection_needs_reauth, mark_needs_reauth_is_compare_and_swap,
+    oauth_authorization_is_consumed_once_under_concurrency,
+    oauth_authorizations_are_bound_to_workspace_and_connector,
+    refresh_lease_is_taken_once_under_concurrency_and_expires, refresh_leases_are_tenant_isolated,
+    token_endpoint_failures_are_retried_and_leave_the_connection_active,
+    two_facades_refresh_a_connection_once,
 };
 pub use pagination::{
     deal_filters, keyset_pagination_with_ties_and_inserts, null_sort_values_come_last,
@@ -106,7 +116,16 @@ macro_rules! store_conformance_suite {
             concurrent_claimers_take_each_job_once,
             jobs_are_tenant_isolated,
             scan_schedulable_connections_pages_every_workspace_by_id,
-            purge_source_deletes_only_that_source_in_that_workspace
+            purge_source_deletes_only_that_source_in_that_workspace,
+            oauth_authorization_is_consumed_once_under_concurrency,
+            expired_oauth_authorization_is_refused_and_purged,
+            oauth_authorizations_are_bound_to_workspace_and_connector,
+            refresh_lease_is_taken_once_under_concurrency_and_expires,
+            refresh_leases_are_tenant_isolated,
+            mark_needs_reauth_is_compare_and_swap,
+            two_facades_refresh_a_connection_once,
+            invalid_grant_marks_the_connection_needs_reauth,
+            token_endpoint_failures_are_retried_and_leave_the_connection_active
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
