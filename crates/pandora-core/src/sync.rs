@@ -7,15 +7,21 @@
 //! in one transaction ([`RecordStore::write_batch`]). A failure at page k
 //! leaves pages before k and their checkpoints stored, so the next run
 //! resumes there; replaying a page changes nothing.
+//!
+//! A connector whose vendor cannot say what was deleted since its last sync
+//! hands the engine the complete list of the vendor's ids instead
+//! ([`RecordSink::reconcile`]): the live records of that kind from the
+//! source whose ids are not in it are soft-deleted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 
-use crate::batch::RecordBatch;
+use crate::batch::{Deletion, RecordBatch, RecordKind};
 use crate::connector::{Connector, RecordSink, StreamCheckpoint, SyncContext};
 use crate::error::{Error, Result};
 use crate::model::{self, ChangeOrigin, Checkpoint, DealField, NewDealChange, StreamCounts};
+use crate::query::{DealFilter, PageRequest, MAX_LIMIT};
 use crate::store::{RecordStore, Store};
 
 /// What a sync did so far (or in all).
@@ -145,6 +151,103 @@ impl RecordSink for EngineSink<'_> {
         (self.progress)(&self.outcome);
         Ok(())
     }
+
+    async fn reconcile(
+        &mut self,
+        kind: RecordKind,
+        live: &HashSet<String>,
+        checkpoint: Option<StreamCheckpoint>,
+    ) -> Result<u64> {
+        let stored =
+            stored_source_ids(self.store, self.ctx.check.workspace_id, self.source, kind).await?;
+        let gone: Vec<Deletion> = stored
+            .into_iter()
+            .filter(|id| !live.contains(id))
+            .map(|source_id| Deletion { kind, source_id })
+            .collect();
+        let deleted = gone.len() as u64;
+        tracing::info!(
+            connection_id = %self.ctx.connection_id,
+            kind = kind.table(),
+            vendor_ids = live.len(),
+            deleted,
+            "reconciled stored ids with the vendor's"
+        );
+        let mut pages: Vec<Vec<Deletion>> = gone
+            .chunks(RECONCILE_PAGE)
+            .map(<[Deletion]>::to_vec)
+            .collect();
+        let last = pages.pop().unwrap_or_default();
+        for deletions in pages {
+            let page = RecordBatch {
+                deletions,
+                ..RecordBatch::new(self.source)
+            };
+            self.push(page, None).await?;
+        }
+        let page = RecordBatch {
+            deletions: last,
+            ..RecordBatch::new(self.source)
+        };
+        self.push(page, checkpoint).await?;
+        Ok(deleted)
+    }
+}
+
+/// Deletions per page written by a reconciliation.
+const RECONCILE_PAGE: usize = 500;
+
+/// The vendor ids of the live records of `kind` from `source` (pipeline
+/// stages: `pipeline/stage`), read page by page through the store's lists.
+async fn stored_source_ids(
+    store: &dyn Store,
+    workspace: uuid::Uuid,
+    source: &str,
+    kind: RecordKind,
+) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut page = PageRequest::first(MAX_LIMIT);
+    macro_rules! collect_pages {
+        ($list:expr) => {
+            loop {
+                let rows = $list(&page).await?;
+                ids.extend(
+                    rows.data
+                        .iter()
+                        .filter(|r| r.source == source)
+                        .map(|r| r.fields.source_id.clone()),
+                );
+                match rows.next_cursor {
+                    Some(c) => page = page.next(c),
+                    None => break,
+                }
+            }
+        };
+    }
+    match kind {
+        RecordKind::User => collect_pages!(|p| store.list_users(workspace, p)),
+        RecordKind::Account => collect_pages!(|p| store.list_accounts(workspace, p)),
+        RecordKind::Contact => collect_pages!(|p| store.list_contacts(workspace, p)),
+        RecordKind::Deal => {
+            let all = DealFilter::default();
+            collect_pages!(|p| store.list_deals(workspace, &all, p))
+        }
+        RecordKind::PipelineStage => ids.extend(
+            store
+                .list_stages(workspace)
+                .await?
+                .into_iter()
+                .filter(|s| s.source == source)
+                .map(|s| s.fields.source_id()),
+        ),
+        other => {
+            return Err(Error::invalid(
+                "kind",
+                format!("the store cannot list {} to reconcile them", other.table()),
+            ))
+        }
+    }
+    Ok(ids)
 }
 
 /// Runs one sync of `connector` with `ctx`, writing every page it pushes.

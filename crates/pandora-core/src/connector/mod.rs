@@ -11,7 +11,7 @@
 
 mod cursor;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -148,6 +148,28 @@ pub trait RecordSink: Send {
     /// connector must stop and return it.
     async fn push(&mut self, page: RecordBatch, checkpoint: Option<StreamCheckpoint>)
         -> Result<()>;
+
+    /// Soft-deletes every live record of `kind` from this source whose
+    /// vendor id is not in `live` — the vendor's complete list of ids, for
+    /// when its deletion log no longer reaches back to the last sync — then
+    /// stores `checkpoint`. Returns how many records it deleted. Deletions
+    /// are written in pages; the checkpoint comes with the last one, so a
+    /// run that fails midway reconciles again next time.
+    ///
+    /// The default refuses: a sink that keeps no records cannot tell which
+    /// ones are gone.
+    async fn reconcile(
+        &mut self,
+        kind: RecordKind,
+        live: &HashSet<String>,
+        checkpoint: Option<StreamCheckpoint>,
+    ) -> Result<u64> {
+        let _ = (live, checkpoint);
+        Err(crate::Error::unavailable(format!(
+            "this sink cannot reconcile {} ids: it keeps no records",
+            kind.table()
+        )))
+    }
 }
 
 /// The cursor of one stream after a page.
