@@ -27,6 +27,7 @@ pub mod model;
 pub mod oauth;
 pub mod query;
 pub mod scheduler;
+pub mod skill;
 pub mod store;
 pub mod sync;
 pub mod vault;

@@ -572,6 +572,7 @@ pub trait Store:
     + SyncRunStore
     + JobStore
     + OAuthStore
+    + crate::skill::SkillStore
     + StoreHealth
 {
 }
@@ -584,6 +585,7 @@ impl<T> Store for T where
         + SyncRunStore
         + JobStore
         + OAuthStore
+        + crate::skill::SkillStore
         + StoreHealth
 {
 }

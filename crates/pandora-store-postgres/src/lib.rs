@@ -27,6 +27,7 @@ mod keyset;
 mod oauth;
 mod records;
 mod rows;
+mod skills;
 mod sync_runs;
 mod workspaces;
 mod write;

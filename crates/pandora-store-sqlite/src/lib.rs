@@ -29,6 +29,7 @@ mod jobs;
 mod oauth;
 mod paging;
 mod records;
+mod skills;
 mod store;
 mod sync_runs;
 mod workspaces;

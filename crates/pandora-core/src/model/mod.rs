@@ -7,6 +7,7 @@
 mod connection;
 mod history;
 mod jobs;
+mod quota;
 mod records;
 mod runs;
 mod stage;
@@ -15,6 +16,7 @@ mod workspace;
 pub use connection::{Checkpoint, Connection, ConnectionStatus, NewConnection, StoredCredentials};
 pub use history::{deal_as_of, ChangeOrigin, DealChange, DealField, DealSnapshot, NewDealChange};
 pub use jobs::{Job, JobKind, NewJob};
+pub use quota::{NewQuota, Quota};
 pub use records::{
     Account, Contact, Conversation, Deal, DealContact, Document, NewAccount, NewContact,
     NewConversation, NewDeal, NewDealContact, NewDocument, NewTask, NewUser, Participant,

@@ -149,9 +149,16 @@ pub struct SkillRun {
     pub workspace_id: Uuid,
     /// Skill id.
     pub skill: String,
-    /// Period label the run covers.
+    /// Period label the run covers (e.g. `2026-Q2`).
     pub period: Option<String>,
-    /// Settings used.
+    /// Start of the period (inclusive).
+    pub period_start: Option<DateTime<Utc>>,
+    /// End of the period (exclusive).
+    pub period_end: Option<DateTime<Utc>>,
+    /// The time the data was taken as of: the skill saw the workspace as it
+    /// stood then.
+    pub as_of: DateTime<Utc>,
+    /// Settings used (every setting, defaults included).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub settings: serde_json::Value,
     /// State.

@@ -14,6 +14,7 @@ mod oauth;
 mod pagination;
 mod records;
 mod runs;
+mod skills;
 mod sync;
 mod tenancy;
 mod workspaces;
@@ -56,6 +57,10 @@ pub use runs::{
     concurrent_syncs_of_a_connection_give_one_run, last_sync_at_moves_only_on_success,
     one_active_sync_run_per_connection, pandora_sync_records_runs, sync_run_lifecycle_and_history,
     sync_runs_are_tenant_isolated,
+};
+pub use skills::{
+    quotas_are_replaced_per_user_and_period, skill_run_lifecycle_and_history,
+    skill_scans_page_by_id, skill_settings_are_stored_per_skill, skills_are_tenant_isolated,
 };
 pub use sync::{
     connectors_receive_opened_credentials, sync_records_observed_changes,
@@ -125,7 +130,12 @@ macro_rules! store_conformance_suite {
             mark_needs_reauth_is_compare_and_swap,
             two_facades_refresh_a_connection_once,
             invalid_grant_marks_the_connection_needs_reauth,
-            token_endpoint_failures_are_retried_and_leave_the_connection_active
+            token_endpoint_failures_are_retried_and_leave_the_connection_active,
+            skill_run_lifecycle_and_history,
+            skill_settings_are_stored_per_skill,
+            quotas_are_replaced_per_user_and_period,
+            skill_scans_page_by_id,
+            skills_are_tenant_isolated
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
