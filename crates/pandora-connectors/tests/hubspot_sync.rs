@@ -278,7 +278,7 @@ async fn a_full_sync_reads_every_stream_across_pages_with_the_bearer_token() {
         let seen = sim.seen_under(prefix);
         assert!(seen.len() >= 3, "{prefix}: {}", seen.len());
         assert!(
-            seen.iter().any(|s| s.query.get("after").is_some()),
+            seen.iter().any(|s| s.query.contains_key("after")),
             "{prefix} paged with after"
         );
     }
@@ -525,17 +525,19 @@ async fn an_incremental_sync_searches_only_what_changed_and_soft_deletes_newly_a
 async fn the_search_cap_restarts_the_window_and_loses_nothing() {
     // 12,000 companies modified after the cursor, in 3-record ties; pages of 200:
     // the 10,000-result cap is reached once and the window restarts.
-    let mut state = State::default();
-    state.companies = (0..12_000)
-        .map(|i| {
-            sim::company(
-                &format!("{}", 100_000 + i),
-                &format!("C{i}"),
-                "x.example.com",
-                &sim::iso(sim::ms("2026-03-10T00:00:00.000Z") + (i / 3) as i64 * 1000),
-            )
-        })
-        .collect();
+    let state = State {
+        companies: (0..12_000)
+            .map(|i| {
+                sim::company(
+                    &format!("{}", 100_000 + i),
+                    &format!("C{i}"),
+                    "x.example.com",
+                    &sim::iso(sim::ms("2026-03-10T00:00:00.000Z") + (i / 3) as i64 * 1000),
+                )
+            })
+            .collect(),
+        ..State::default()
+    };
     let (server, sim) = Sim::start(state).await;
     let mut tune = tuning();
     tune.search_page_size = 200;
