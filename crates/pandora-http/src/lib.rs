@@ -12,7 +12,9 @@
 //! ```
 //!
 //! The adapter talks only to the [`Pandora`] facade. Every request but the
-//! probes and the OpenAPI document needs `Authorization: Bearer <token>`: the
+//! probes, the OpenAPI document and the OAuth callback (which the vendor
+//! sends the user's browser to, authenticated by its signed, single-use
+//! `state`) needs `Authorization: Bearer <token>`: the
 //! admin token may do everything; a workspace API key only touches its own
 //! workspace, and any other workspace id answers 404 exactly like a missing
 //! one. Every 4xx/5xx body is an RFC 9457 [`Problem`]; every response carries
@@ -76,6 +78,8 @@ pub const ROUTES: &[(&str, &str)] = &[
         "/api/workspaces/{id}/connectors/{connector}/disconnect",
     ),
     ("GET", "/api/workspaces/{id}/connectors/{connector}/runs"),
+    ("GET", "/api/auth/{connector}/authorize"),
+    ("GET", "/api/auth/{connector}/callback"),
 ];
 
 /// Pandora's REST API over `pandora`, with its middleware (request ids,

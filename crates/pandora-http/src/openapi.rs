@@ -10,7 +10,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref};
 use utoipa::{IntoParams, Modify, OpenApi};
 
 use crate::problem::{Problem, PROBLEM_JSON};
-use crate::routes::{self, api_keys, connectors, data, health, workspaces};
+use crate::routes::{self, api_keys, connectors, data, health, oauth, workspaces};
 
 /// `limit` and `cursor`, taken by every list.
 #[derive(IntoParams)]
@@ -98,6 +98,8 @@ pub(crate) struct DealListParams {
         connectors::health,
         connectors::disconnect,
         connectors::list_runs,
+        oauth::authorize,
+        oauth::callback,
     ),
     components(schemas(
         Problem,
@@ -111,6 +113,8 @@ pub(crate) struct DealListParams {
         connectors::ConnectionList,
         connectors::ConnectRequest,
         connectors::SyncRequest,
+        oauth::AuthorizeResponse,
+        oauth::OAuthConnected,
     )),
     modifiers(&ProblemResponses),
     tags(
@@ -118,6 +122,7 @@ pub(crate) struct DealListParams {
         (name = "data", description = "A workspace's synced CRM data"),
         (name = "api-keys", description = "Workspace-scoped API keys"),
         (name = "connectors", description = "Connectors and a workspace's connections: connect, sync, health, disconnect, runs"),
+        (name = "oauth", description = "OAuth 2.0 flows that connect a workspace to a vendor (authorize with a key; the vendor calls back with a signed state)"),
         (name = "health", description = "Probes (no authentication)"),
     )
 )]

@@ -238,6 +238,20 @@ impl From<Error> for Problem {
                 )
             }
             ErrorKind::Unavailable => {
+                if let Some(variable) = pandora_core::oauth::missing_variable(&err) {
+                    // A deployment setting, not a passing failure: say which.
+                    let detail = match &err {
+                        Error::Unavailable { message } => message.clone(),
+                        other => other.to_string(),
+                    };
+                    tracing::warn!(variable, "OAuth flow of an unconfigured connector");
+                    return Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "oauth-not-configured",
+                        "OAuth not configured",
+                        detail,
+                    );
+                }
                 tracing::warn!(error = %err, "dependency unavailable");
                 Problem::for_status(StatusCode::SERVICE_UNAVAILABLE)
             }
@@ -318,6 +332,14 @@ mod tests {
             .unwrap()
             .get("active_run_id")
             .is_none());
+    }
+
+    #[test]
+    fn unconfigured_oauth_names_the_variable() {
+        let p = Problem::from(pandora_core::oauth::client_not_configured("salesforce"));
+        assert_eq!(p.status, 503);
+        assert_eq!(p.kind, "urn:pandora:problem:oauth-not-configured");
+        assert!(p.detail.contains("SALESFORCE_CLIENT_ID"), "{}", p.detail);
     }
 
     #[test]

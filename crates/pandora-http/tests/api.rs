@@ -787,6 +787,11 @@ async fn cross_tenant_matrix() {
                 format!("/api/workspaces/{ws}/api-keys/{key_b_id}"),
                 None,
             ),
+            (
+                Method::GET,
+                format!("/api/auth/hubspot/authorize?workspaceId={ws}"),
+                None,
+            ),
         ]
     };
     for ws in [&b, &missing] {
@@ -1053,7 +1058,15 @@ async fn probes_request_ids_and_openapi() {
             .unwrap_or_else(|| panic!("{path} missing from the OpenAPI document"))
             [method.to_lowercase()];
         assert!(op.is_object(), "{method} {path} missing");
-        if !["/healthz", "/readyz", "/api/openapi.json"].contains(path) {
+        // The OAuth callback is reached by the user's browser from the
+        // vendor: its signed, single-use state authenticates it.
+        let unauthenticated = [
+            "/healthz",
+            "/readyz",
+            "/api/openapi.json",
+            "/api/auth/{connector}/callback",
+        ];
+        if !unauthenticated.contains(path) {
             assert!(op["security"].is_array(), "{method} {path} has no security");
             assert!(
                 op["responses"]["401"]["content"]["application/problem+json"].is_object(),

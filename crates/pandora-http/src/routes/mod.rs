@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod connectors;
 pub mod data;
 pub mod health;
+pub mod oauth;
 pub mod workspaces;
 
 use axum::routing::{delete, get, post};
@@ -71,6 +72,8 @@ pub(crate) fn routes() -> Router<Pandora> {
             "/api/workspaces/{id}/connectors/{connector}/runs",
             get(connectors::list_runs),
         )
+        .route("/api/auth/{connector}/authorize", get(oauth::authorize))
+        .route("/api/auth/{connector}/callback", get(oauth::callback))
 }
 
 /// Defines a page-of-rows response type for `$item`.
