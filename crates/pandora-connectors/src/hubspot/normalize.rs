@@ -1,6 +1,6 @@
 //! HubSpot records → Pandora records. Pure functions, no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -463,14 +463,6 @@ pub fn custom_properties(defs: &[super::payloads::PropertyDefinition]) -> Vec<St
 /// A record's archive time, for deletions.
 pub fn archived_at(o: &CrmObject) -> Option<DateTime<Utc>> {
     o.archived_at.as_deref().and_then(parse_time)
-}
-
-/// Values by property of a record (for tests and diagnostics).
-pub fn property_map(o: &CrmObject) -> BTreeMap<String, String> {
-    o.properties
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), v.0.clone()?)))
-        .collect()
 }
 
 #[cfg(test)]
