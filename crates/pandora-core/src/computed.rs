@@ -7,7 +7,9 @@
 //! iteration, so the same input always gives the same output. The sync engine
 //! calls [`compute`] whenever a deal or its history changes and stores the
 //! [`ComputedFields`] with the deal; [`WorkspaceBaseline::from_won_deals`]
-//! summarises the workspace's won deals for the comparisons.
+//! (or a [`BaselineAccumulator`] fed page by page) summarises the
+//! workspace's won deals for the comparisons. Keeping the stored fields and
+//! the cached baseline up to date is the job of the `recompute` module.
 //!
 //! # Definitions
 //!
@@ -284,30 +286,84 @@ impl WorkspaceBaseline {
     where
         I: IntoIterator<Item = (&'a Deal, &'a [DealChange])>,
     {
-        use std::collections::BTreeMap;
-        let mut won_deals = 0u32;
-        let mut cycles: Vec<f64> = Vec::new();
-        let mut per_stage: BTreeMap<(Option<String>, String), Vec<f64>> = BTreeMap::new();
+        let mut acc = BaselineAccumulator::new();
         for (deal, history) in deals {
-            if deal.fields.stage_category != StageCategory::Won || deal.deleted_at.is_some() {
+            acc.add(deal, history, stages, now);
+        }
+        acc.finish()
+    }
+
+    /// The median for `stage` of `pipeline` (both must match exactly).
+    pub fn stage(&self, pipeline: Option<&str>, stage: &str) -> Option<&StageBaseline> {
+        self.stages
+            .binary_search_by(|s| (s.pipeline.as_deref(), s.stage.as_str()).cmp(&(pipeline, stage)))
+            .ok()
+            .map(|i| &self.stages[i])
+    }
+}
+
+/// Builds a [`WorkspaceBaseline`] from won deals given a few at a time, so
+/// that a workspace's won deals can be read page by page.
+///
+/// It keeps only the samples (one number per won deal and one per stage
+/// visit), never the deals; [`finish`](Self::finish) takes the medians. Adding
+/// every deal once, in any order and in any number of calls, gives exactly
+/// what [`WorkspaceBaseline::from_won_deals`] gives for the same deals.
+#[derive(Debug, Clone, Default)]
+pub struct BaselineAccumulator {
+    won_deals: u32,
+    cycles: Vec<f64>,
+    per_stage: std::collections::BTreeMap<(Option<String>, String), Vec<f64>>,
+}
+
+impl BaselineAccumulator {
+    /// An accumulator with no deals yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one deal with its history (see
+    /// [`WorkspaceBaseline::from_won_deals`] for what a deal contributes;
+    /// deals that are not won, or are deleted, contribute nothing).
+    pub fn add(
+        &mut self,
+        deal: &Deal,
+        history: &[DealChange],
+        stages: &[PipelineStage],
+        now: DateTime<Utc>,
+    ) {
+        if deal.fields.stage_category != StageCategory::Won || deal.deleted_at.is_some() {
+            return;
+        }
+        self.won_deals = self.won_deals.saturating_add(1);
+        let timeline = Timeline::build(deal, history, stages, now);
+        self.cycles.push(days_between(timeline.start, timeline.end));
+        for interval in &timeline.intervals {
+            let Some(stage) = &interval.stage else {
+                continue;
+            };
+            if interval.category != StageCategory::Open || interval.end <= interval.start {
                 continue;
             }
-            won_deals += 1;
-            let timeline = Timeline::build(deal, history, stages, now);
-            cycles.push(days_between(timeline.start, timeline.end));
-            for interval in &timeline.intervals {
-                let Some(stage) = &interval.stage else {
-                    continue;
-                };
-                if interval.category != StageCategory::Open || interval.end <= interval.start {
-                    continue;
-                }
-                per_stage
-                    .entry((deal.fields.pipeline.clone(), stage.clone()))
-                    .or_default()
-                    .push(interval.days());
-            }
+            self.per_stage
+                .entry((deal.fields.pipeline.clone(), stage.clone()))
+                .or_default()
+                .push(interval.days());
         }
+    }
+
+    /// Number of won deals added so far.
+    pub fn won_deals(&self) -> u32 {
+        self.won_deals
+    }
+
+    /// The baseline of every deal added.
+    pub fn finish(self) -> WorkspaceBaseline {
+        let BaselineAccumulator {
+            won_deals,
+            mut cycles,
+            per_stage,
+        } = self;
         let stages = per_stage
             .into_iter()
             .filter_map(|((pipeline, stage), mut samples)| {
@@ -327,14 +383,15 @@ impl WorkspaceBaseline {
             stages,
         }
     }
+}
 
-    /// The median for `stage` of `pipeline` (both must match exactly).
-    pub fn stage(&self, pipeline: Option<&str>, stage: &str) -> Option<&StageBaseline> {
-        self.stages
-            .binary_search_by(|s| (s.pipeline.as_deref(), s.stage.as_str()).cmp(&(pipeline, stage)))
-            .ok()
-            .map(|i| &self.stages[i])
-    }
+/// A workspace's baseline as cached by the store, with when it was built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredBaseline {
+    /// The baseline.
+    pub baseline: WorkspaceBaseline,
+    /// The `now` it was built at (see [`WorkspaceBaseline::from_won_deals`]).
+    pub computed_at: DateTime<Utc>,
 }
 
 /// A deal's computed fields, as stored with the deal. See the

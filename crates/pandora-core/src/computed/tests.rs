@@ -631,6 +631,115 @@ fn baseline_feeds_velocity_end_to_end() {
     );
 }
 
+/// `from_won_deals` as it was before the accumulator existed, kept verbatim
+/// to prove the accumulator changed no result.
+fn reference_from_won_deals(
+    deals: &[(Deal, Vec<DealChange>)],
+    stages: &[PipelineStage],
+    now: DateTime<Utc>,
+) -> WorkspaceBaseline {
+    use std::collections::BTreeMap;
+    let mut won_deals = 0u32;
+    let mut cycles: Vec<f64> = Vec::new();
+    let mut per_stage: BTreeMap<(Option<String>, String), Vec<f64>> = BTreeMap::new();
+    for (deal, history) in deals {
+        if deal.fields.stage_category != StageCategory::Won || deal.deleted_at.is_some() {
+            continue;
+        }
+        won_deals += 1;
+        let timeline = Timeline::build(deal, history, stages, now);
+        cycles.push(days_between(timeline.start, timeline.end));
+        for interval in &timeline.intervals {
+            let Some(stage) = &interval.stage else {
+                continue;
+            };
+            if interval.category != StageCategory::Open || interval.end <= interval.start {
+                continue;
+            }
+            per_stage
+                .entry((deal.fields.pipeline.clone(), stage.clone()))
+                .or_default()
+                .push(interval.days());
+        }
+    }
+    let stages = per_stage
+        .into_iter()
+        .filter_map(|((pipeline, stage), mut samples)| {
+            let n = u32::try_from(samples.len()).unwrap_or(u32::MAX);
+            let median_days = median(&mut samples)?;
+            Some(StageBaseline {
+                pipeline,
+                stage,
+                median_days,
+                samples: n,
+            })
+        })
+        .collect();
+    WorkspaceBaseline {
+        won_deals,
+        median_sales_cycle_days: median(&mut cycles),
+        stages,
+    }
+}
+
+#[test]
+fn accumulating_in_pages_equals_the_one_shot_baseline() {
+    // 61 deals: won ones in two pipelines with 1-4 visits of varied lengths
+    // (fractional days too), plus lost, open and deleted ones to skip.
+    let names = ["discovery", "proposal", "negotiation"];
+    let mut deals: Vec<(Deal, Vec<DealChange>)> = Vec::new();
+    for n in 0..61i64 {
+        let visits: Vec<(&str, i64)> = (0..(n % 4 + 1))
+            .map(|v| (names[((n + v) % 3) as usize], (n * 7 + v * 3) % 13 + 1))
+            .collect();
+        let (mut deal, mut history) = won_deal(500 + n as u128, n % 9, &visits);
+        if n % 5 == 0 {
+            deal.fields.pipeline = Some("other".into());
+        }
+        if n % 6 == 0 {
+            // Half a day later: fractional samples.
+            for c in &mut history {
+                c.changed_at += Duration::hours(12);
+            }
+        }
+        match n % 11 {
+            3 => deal = closed(deal, "lost", StageCategory::Lost),
+            5 => deal = closed(deal, "proposal", StageCategory::Open),
+            7 => deal.deleted_at = Some(t(99)),
+            _ => {}
+        }
+        deals.push((deal, history));
+    }
+    let expected = reference_from_won_deals(&deals, &catalog(), now());
+    assert!(expected.won_deals > 40, "{expected:?}");
+    assert!(expected.stages.len() >= 4, "{expected:?}");
+
+    let one_shot = WorkspaceBaseline::from_won_deals(
+        deals.iter().map(|(d, h)| (d, h.as_slice())),
+        &catalog(),
+        now(),
+    );
+    assert_eq!(one_shot, expected, "from_won_deals is unchanged");
+
+    for page in [1, 2, 7, 60, 100] {
+        for reversed in [false, true] {
+            let mut order: Vec<&(Deal, Vec<DealChange>)> = deals.iter().collect();
+            if reversed {
+                order.reverse();
+            }
+            let mut acc = BaselineAccumulator::new();
+            for chunk in order.chunks(page) {
+                for (d, h) in chunk {
+                    acc.add(d, h, &catalog(), now());
+                }
+            }
+            assert_eq!(acc.won_deals(), expected.won_deals);
+            assert_eq!(acc.finish(), expected, "pages of {page}, reversed {reversed}");
+        }
+    }
+    assert_eq!(BaselineAccumulator::new().finish(), WorkspaceBaseline::default());
+}
+
 // --- risk signals -----------------------------------------------------------
 
 #[test]
