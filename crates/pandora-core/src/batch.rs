@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::computed::ComputedFields;
 use crate::error::{Error, Result};
 use crate::model::{
     NewAccount, NewContact, NewConversation, NewDeal, NewDealChange, NewDealContact, NewDocument,
@@ -158,6 +159,7 @@ impl RecordBatch {
             documents: prepare_all("documents", &self.documents, |r| r.source_id.clone())?,
             deal_changes: self.deal_changes.clone(),
             deletions: self.deletions.clone(),
+            computed: BTreeMap::new(),
         })
     }
 
@@ -261,6 +263,33 @@ pub struct PreparedBatch {
     pub deal_changes: Vec<NewDealChange>,
     /// Deletions.
     pub deletions: Vec<Deletion>,
+    /// Computed fields of deals, by deal source id (see
+    /// [`PreparedBatch::set_computed`]). Not part of any content hash.
+    pub computed: BTreeMap<String, PreparedComputed>,
+}
+
+/// A deal's computed fields, ready for a store: stored with the deal (its
+/// `computed` JSON and its promoted `risk_score`) whenever the batch changes
+/// the deal or its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedComputed {
+    /// The fields.
+    pub fields: ComputedFields,
+    /// The fields serialized as JSON (what the store keeps).
+    pub json: String,
+}
+
+impl PreparedComputed {
+    /// Serializes `fields`.
+    pub fn new(fields: ComputedFields) -> Result<Self> {
+        let json = serde_json::to_string(&fields)?;
+        Ok(PreparedComputed { fields, json })
+    }
+
+    /// The risk score, 0–100 (the store's sort and filter column).
+    pub fn risk_score(&self) -> u8 {
+        self.fields.risk_score
+    }
 }
 
 /// A record of any kind in a prepared batch, without its typed form.
@@ -275,6 +304,23 @@ pub struct RawRecord<'a> {
 }
 
 impl PreparedBatch {
+    /// Attaches the computed fields of the deal `deal_source_id` (of this
+    /// batch's source), replacing any attached before. The store writes them
+    /// if the batch inserts or changes that deal, or stores new history for
+    /// it; the deal need not be among the batch's deals (a page may carry
+    /// only history for it).
+    pub fn set_computed(&mut self, deal_source_id: &str, fields: ComputedFields) -> Result<()> {
+        check_source_id("computed.deal_source_id", deal_source_id)?;
+        self.computed
+            .insert(deal_source_id.to_string(), PreparedComputed::new(fields)?);
+        Ok(())
+    }
+
+    /// The computed fields attached for `deal_source_id`, if any.
+    pub fn computed_for(&self, deal_source_id: &str) -> Option<&PreparedComputed> {
+        self.computed.get(deal_source_id)
+    }
+
     /// The records of `kind`, untyped (what a generic upsert needs).
     pub fn raw(&self, kind: RecordKind) -> Vec<RawRecord<'_>> {
         fn raw<T>(v: &[Prepared<T>]) -> Vec<RawRecord<'_>> {

@@ -4,7 +4,8 @@
 //! sort key and value and the id of the last row of the previous page. Stores
 //! receive it decoded ([`Cursor`]) and continue strictly after `(value, id)` in
 //! sort order, so pages never skip or repeat rows, whatever is inserted between
-//! them. Rows whose sort value is NULL come last in either direction.
+//! them. Rows whose sort value is NULL come last in either direction (for
+//! [`SortKey::Risk`]: deals not computed yet).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -13,6 +14,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::computed::MAX_RISK_SCORE;
 use crate::error::{Error, Result};
 use crate::model::{Deal, StageCategory, SyncRun};
 
@@ -33,17 +35,31 @@ pub enum SortKey {
     CloseDate,
     /// Deal amount.
     Amount,
+    /// Deal risk score (0–100, from the deal's computed fields); deals
+    /// without computed fields come last in either direction.
+    Risk,
 }
 
 impl SortKey {
-    /// Parses `updated_at`, `close_date` or `amount`.
+    /// Parses `updated_at`, `close_date`, `amount` or `risk`.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "updated_at" => SortKey::UpdatedAt,
             "close_date" => SortKey::CloseDate,
             "amount" => SortKey::Amount,
+            "risk" => SortKey::Risk,
             _ => return None,
         })
+    }
+
+    /// The name [`SortKey::parse`] reads, e.g. `"close_date"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::UpdatedAt => "updated_at",
+            SortKey::CloseDate => "close_date",
+            SortKey::Amount => "amount",
+            SortKey::Risk => "risk",
+        }
     }
 }
 
@@ -78,6 +94,8 @@ pub enum CursorValue {
     Date(NaiveDate),
     /// A decimal.
     Decimal(Decimal),
+    /// An integer (the risk score).
+    Integer(i64),
     /// The row's sort value was NULL.
     Null,
 }
@@ -118,6 +136,9 @@ impl Cursor {
                 | (SortKey::UpdatedAt, CursorValue::Timestamp(_))
                 | (SortKey::CloseDate, CursorValue::Date(_))
                 | (SortKey::Amount, CursorValue::Decimal(_))
+        ) || matches!(
+            (c.sort.key, &c.value),
+            (SortKey::Risk, CursorValue::Integer(v)) if (0..=i64::from(MAX_RISK_SCORE)).contains(v)
         );
         if !value_fits || (c.sort.key == SortKey::UpdatedAt && c.value == CursorValue::Null) {
             return Err(bad());
@@ -137,6 +158,9 @@ impl Cursor {
                 .fields
                 .amount
                 .map_or(CursorValue::Null, CursorValue::Decimal),
+            SortKey::Risk => deal.computed.as_ref().map_or(CursorValue::Null, |c| {
+                CursorValue::Integer(i64::from(c.risk_score))
+            }),
         };
         Cursor {
             sort,
@@ -285,6 +309,8 @@ pub struct DealFilter {
     pub max_amount: Option<Decimal>,
     /// Name contains (case-insensitive).
     pub q: Option<String>,
+    /// Risk score at least (0–100). Deals without computed fields never match.
+    pub min_risk: Option<u8>,
 }
 
 impl DealFilter {
@@ -306,6 +332,14 @@ impl DealFilter {
         if let Some(q) = &self.q {
             if q.chars().count() > 200 {
                 return Err(Error::invalid("q", "must be at most 200 characters"));
+            }
+        }
+        if let Some(min) = self.min_risk {
+            if min > MAX_RISK_SCORE {
+                return Err(Error::invalid(
+                    "min_risk",
+                    format!("must be between 0 and {MAX_RISK_SCORE}"),
+                ));
             }
         }
         Ok(())
@@ -409,5 +443,63 @@ mod tests {
             matches!(f.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "min_amount")
         );
         assert!(DealFilter::default().validate().is_ok());
+        let f = DealFilter {
+            min_risk: Some(101),
+            ..Default::default()
+        };
+        assert!(
+            matches!(f.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "min_risk")
+        );
+        for ok in [0, 100] {
+            let f = DealFilter {
+                min_risk: Some(ok),
+                ..Default::default()
+            };
+            assert!(f.validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn risk_cursors_carry_a_score_in_range() {
+        let s = sort(SortKey::Risk, Direction::Desc);
+        for value in [
+            CursorValue::Integer(0),
+            CursorValue::Integer(100),
+            CursorValue::Null,
+        ] {
+            let c = Cursor {
+                sort: s,
+                value,
+                id: Uuid::now_v7(),
+            };
+            assert_eq!(Cursor::decode(&c.encode(), s).expect("decode"), c);
+        }
+        for value in [
+            CursorValue::Integer(101),
+            CursorValue::Integer(-1),
+            CursorValue::Decimal(Decimal::ONE),
+        ] {
+            let c = Cursor {
+                sort: s,
+                value,
+                id: Uuid::nil(),
+            };
+            assert!(Cursor::decode(&c.encode(), s).is_err(), "{c:?}");
+        }
+        // An integer is no value for the other keys.
+        let c = Cursor {
+            sort: sort(SortKey::Amount, Direction::Asc),
+            value: CursorValue::Integer(5),
+            id: Uuid::nil(),
+        };
+        assert!(Cursor::decode(&c.encode(), c.sort).is_err());
+        for key in [
+            SortKey::UpdatedAt,
+            SortKey::CloseDate,
+            SortKey::Amount,
+            SortKey::Risk,
+        ] {
+            assert_eq!(SortKey::parse(key.as_str()), Some(key));
+        }
     }
 }

@@ -8,12 +8,13 @@
 //! The conformance suite in `pandora_core::testing` (feature `testing`) pins the
 //! behaviour; every store runs all of it against a real database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::batch::{BatchOutcome, PreparedBatch, RecordKind};
+use crate::computed::{ComputedFields, StoredBaseline};
 use crate::error::Error;
 use crate::error::Result;
 use crate::model::{
@@ -88,6 +89,13 @@ pub trait RecordStore: Send + Sync {
     /// delivered again after a deletion is restored. Deletions soft-delete.
     /// Field-history rows are keyed by deal, field, time and new value, so
     /// repeating them stores nothing; one naming an unknown deal fails the batch.
+    ///
+    /// A deal the batch inserts, changes or restores, or stores at least one
+    /// new history row for, gets the batch's
+    /// [computed fields](PreparedBatch::computed) for it (its `computed` and
+    /// `risk_score`), or none (NULL) when the batch has none for it; other
+    /// deals keep theirs. Computed fields are no part of the content hash,
+    /// and writing them alone does not move `updated_at`.
     async fn write_batch(
         &self,
         workspace: WorkspaceId,
@@ -121,6 +129,36 @@ pub trait RecordStore: Send + Sync {
     ) -> Result<Vec<Deal>>;
     /// A deal's field history, oldest first (ties by id).
     async fn deal_history(&self, workspace: WorkspaceId, deal_id: Uuid) -> Result<Vec<DealChange>>;
+    /// The field histories of the workspace's deals with these ids, in one
+    /// query, each oldest first (ties by id). Deals without history, and ids
+    /// that are no deal of the workspace, are absent from the map.
+    async fn deal_histories(
+        &self,
+        workspace: WorkspaceId,
+        deal_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<DealChange>>>;
+    /// Stores recomputed fields on deals (one statement or transaction), each
+    /// only if the deal is still as it was read: its `updated_at` equals
+    /// [`ComputedUpdate::expected_updated_at`]. Does not move `updated_at`.
+    /// Returns how many deals were updated; the others (changed meanwhile,
+    /// or no deal of the workspace) are left alone.
+    async fn set_deal_computed(
+        &self,
+        workspace: WorkspaceId,
+        updates: &[ComputedUpdate],
+    ) -> Result<u64>;
+    /// The workspace's cached won-deal baseline, if one was stored.
+    async fn get_workspace_baseline(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Option<StoredBaseline>>;
+    /// Stores (replacing any earlier one) the workspace's won-deal baseline.
+    /// [`Error::NotFound`] when the workspace does not exist.
+    async fn put_workspace_baseline(
+        &self,
+        workspace: WorkspaceId,
+        baseline: &StoredBaseline,
+    ) -> Result<()>;
     /// Contacts, excluding soft-deleted ones (sorted by `updated_at`).
     async fn list_contacts(
         &self,
@@ -139,6 +177,18 @@ pub trait RecordStore: Send + Sync {
     async fn list_stages(&self, workspace: WorkspaceId) -> Result<Vec<PipelineStage>>;
     /// Number of live (not soft-deleted) records of `kind` in the workspace.
     async fn count_records(&self, workspace: WorkspaceId, kind: RecordKind) -> Result<u64>;
+}
+
+/// One deal's recomputed fields, for [`RecordStore::set_deal_computed`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputedUpdate {
+    /// The deal.
+    pub deal_id: Uuid,
+    /// The deal's `updated_at` when it was read: the update is skipped if
+    /// the deal changed since.
+    pub expected_updated_at: chrono::DateTime<chrono::Utc>,
+    /// The fields to store.
+    pub fields: ComputedFields,
 }
 
 /// A connection's stored credentials, as the operator commands scan them.

@@ -1,12 +1,16 @@
 //! Reading deals: the filtered, keyset-paginated list, single deals and
-//! their field history.
+//! their field history; storing recomputed fields.
 //!
 //! A page is selected from `deals` alone (so the sort index drives the scan
 //! and stops after `limit + 1` rows), then joined to `users` and `accounts`
 //! to resolve `owner_id` and `account_id`.
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use pandora_core::model::{Deal, DealChange, WorkspaceId};
 use pandora_core::query::{Cursor, DealFilter, Page, PageRequest, SortKey};
+use pandora_core::store::ComputedUpdate;
 use pandora_core::{Error, Result};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -17,7 +21,11 @@ use crate::rows;
 
 /// Columns of a deal page, before the reference joins.
 const PAGE_COLUMNS: &str = "d.id, d.workspace_id, d.source, d.data, d.created_at, d.updated_at, \
-     d.deleted_at, d.owner_source_id, d.account_source_id, d.amount, d.close_date";
+     d.deleted_at, d.owner_source_id, d.account_source_id, d.amount, d.close_date, \
+     d.risk_score, d.computed";
+
+/// The deal columns a query selects besides [`rows::RECORD_COLUMNS`].
+const DEAL_COLUMNS: &str = ", r.computed";
 
 /// Joins that resolve a deal's owner and account (live rows of the same
 /// workspace and source); `r` is the deal.
@@ -33,6 +41,7 @@ fn sort_column(key: SortKey) -> (&'static str, bool) {
         SortKey::UpdatedAt => ("updated_at", false),
         SortKey::CloseDate => ("close_date", true),
         SortKey::Amount => ("amount", true),
+        SortKey::Risk => ("risk_score", true),
     }
 }
 
@@ -116,6 +125,11 @@ impl Filters<'_> {
         if let Some(pattern) = &self.name_pattern {
             qb.push(" AND d.name ILIKE ").push_bind(pattern.clone());
         }
+        if let Some(min) = f.min_risk {
+            qb.push(" AND d.risk_score >= ")
+                .push_bind(i16::from(min))
+                .push("::int2");
+        }
     }
 }
 
@@ -172,6 +186,7 @@ pub(crate) async fn list_deals(
 
     let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
     qb.push(rows::RECORD_COLUMNS)
+        .push(DEAL_COLUMNS)
         .push(", o.id AS owner_id, a.id AS account_id FROM (");
     match after {
         None => push_branch(&mut qb, &filters, &inner_order, &limit, |_| {}),
@@ -220,6 +235,7 @@ async fn get_deal_where(
 ) -> Result<Vec<Deal>> {
     let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
     qb.push(rows::RECORD_COLUMNS)
+        .push(DEAL_COLUMNS)
         .push(", o.id AS owner_id, a.id AS account_id FROM deals r ")
         .push(REFERENCE_JOINS)
         .push(" WHERE r.workspace_id = ")
@@ -311,4 +327,74 @@ pub(crate) async fn deal_history(
         }
     }
     Ok(changes)
+}
+
+/// `RecordStore::deal_histories`: one query, each deal's changes by
+/// `(changed_at, id)`.
+pub(crate) async fn deal_histories(
+    pool: &PgPool,
+    workspace: WorkspaceId,
+    deal_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<DealChange>>> {
+    let mut out: HashMap<Uuid, Vec<DealChange>> = HashMap::new();
+    if deal_ids.is_empty() {
+        return Ok(out);
+    }
+    let fetched = sqlx::query(
+        "SELECT c.id, c.workspace_id, c.deal_id, c.field, c.old_value, c.new_value, \
+                c.changed_at, c.origin \
+         FROM deal_changes c \
+         WHERE c.workspace_id = $1 AND c.deal_id = ANY($2::uuid[]) \
+         ORDER BY c.deal_id, c.changed_at, c.id",
+    )
+    .bind(workspace)
+    .bind(deal_ids)
+    .fetch_all(pool)
+    .await
+    .db()?;
+    for row in &fetched {
+        let change = rows::deal_change(row)?;
+        out.entry(change.deal_id).or_default().push(change);
+    }
+    Ok(out)
+}
+
+/// `RecordStore::set_deal_computed`: one `UPDATE … FROM unnest(…)`, each row
+/// only if its `updated_at` is still the expected one.
+pub(crate) async fn set_deal_computed(
+    pool: &PgPool,
+    workspace: WorkspaceId,
+    updates: &[ComputedUpdate],
+) -> Result<u64> {
+    if updates.is_empty() {
+        return Ok(0);
+    }
+    let mut sorted: Vec<&ComputedUpdate> = updates.iter().collect();
+    // Lock rows in id order, as concurrent writers do by source id.
+    sorted.sort_by_key(|u| u.deal_id);
+    let ids: Vec<Uuid> = sorted.iter().map(|u| u.deal_id).collect();
+    let expected: Vec<DateTime<Utc>> = sorted.iter().map(|u| u.expected_updated_at).collect();
+    let risk: Vec<i16> = sorted
+        .iter()
+        .map(|u| i16::from(u.fields.risk_score))
+        .collect();
+    let computed: Vec<String> = sorted
+        .iter()
+        .map(|u| serde_json::to_string(&u.fields))
+        .collect::<std::result::Result<_, _>>()?;
+    let done = sqlx::query(
+        "UPDATE deals d SET risk_score = u.risk_score, computed = u.computed::jsonb \
+         FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::timestamptz[]) AS expected, \
+               unnest($4::int2[]) AS risk_score, unnest($5::text[]) AS computed) u \
+         WHERE d.workspace_id = $1 AND d.id = u.id AND d.updated_at = u.expected",
+    )
+    .bind(workspace)
+    .bind(&ids[..])
+    .bind(&expected[..])
+    .bind(&risk[..])
+    .bind(&computed[..])
+    .execute(pool)
+    .await
+    .db()?;
+    Ok(done.rows_affected())
 }

@@ -21,6 +21,8 @@ pub(crate) enum SortValue {
     Date(NaiveDate),
     /// `amount`.
     Decimal(Decimal),
+    /// `risk_score`.
+    Integer(i16),
 }
 
 /// Where a page starts: strictly after this position.
@@ -44,7 +46,18 @@ pub(crate) fn after(page: &PageRequest) -> Result<Option<After>> {
         }
         (SortKey::CloseDate, CursorValue::Date(d)) => After::Value(SortValue::Date(*d), *id),
         (SortKey::Amount, CursorValue::Decimal(a)) => After::Value(SortValue::Decimal(*a), *id),
-        (SortKey::CloseDate | SortKey::Amount, CursorValue::Null) => After::Null(*id),
+        (SortKey::Risk, CursorValue::Integer(r)) => match i16::try_from(*r) {
+            Ok(r) => After::Value(SortValue::Integer(r), *id),
+            Err(_) => {
+                return Err(Error::invalid(
+                    "cursor",
+                    "is not a cursor returned by this list",
+                ))
+            }
+        },
+        (SortKey::CloseDate | SortKey::Amount | SortKey::Risk, CursorValue::Null) => {
+            After::Null(*id)
+        }
         _ => {
             return Err(Error::invalid(
                 "cursor",
@@ -110,6 +123,7 @@ pub(crate) fn push_after_value(
         SortValue::Timestamp(t) => qb.push_bind(t).push("::timestamptz, "),
         SortValue::Date(d) => qb.push_bind(d).push("::date, "),
         SortValue::Decimal(a) => qb.push_bind(a).push("::numeric, "),
+        SortValue::Integer(r) => qb.push_bind(r).push("::int2, "),
     };
     qb.push_bind(id).push("::uuid)");
 }

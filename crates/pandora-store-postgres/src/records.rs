@@ -1,15 +1,19 @@
 //! [`RecordStore`] for [`PgStore`]: the lists other than deals, stages and
 //! counts here; writes in [`crate::write`], deals in [`crate::deals`].
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use pandora_core::batch::{BatchOutcome, PreparedBatch, RecordKind};
+use pandora_core::computed::StoredBaseline;
 use pandora_core::model::{
     Account, Checkpoint, Contact, Deal, DealChange, PipelineStage, User, WorkspaceId,
 };
 use pandora_core::query::{Cursor, DealFilter, Page, PageRequest};
-use pandora_core::store::RecordStore;
-use pandora_core::Result;
+use pandora_core::store::{ComputedUpdate, RecordStore};
+use pandora_core::{Error, Result};
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -120,6 +124,65 @@ impl RecordStore for PgStore {
 
     async fn deal_history(&self, workspace: WorkspaceId, deal_id: Uuid) -> Result<Vec<DealChange>> {
         deals::deal_history(&self.pool, workspace, deal_id).await
+    }
+
+    async fn deal_histories(
+        &self,
+        workspace: WorkspaceId,
+        deal_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<DealChange>>> {
+        deals::deal_histories(&self.pool, workspace, deal_ids).await
+    }
+
+    async fn set_deal_computed(
+        &self,
+        workspace: WorkspaceId,
+        updates: &[ComputedUpdate],
+    ) -> Result<u64> {
+        deals::set_deal_computed(&self.pool, workspace, updates).await
+    }
+
+    async fn get_workspace_baseline(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Option<StoredBaseline>> {
+        let row: Option<(
+            Json<pandora_core::computed::WorkspaceBaseline>,
+            chrono::DateTime<chrono::Utc>,
+        )> = sqlx::query_as(
+            "SELECT baseline, computed_at FROM workspace_baselines WHERE workspace_id = $1",
+        )
+        .bind(workspace)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        Ok(row.map(|(Json(baseline), computed_at)| StoredBaseline {
+            baseline,
+            computed_at,
+        }))
+    }
+
+    async fn put_workspace_baseline(
+        &self,
+        workspace: WorkspaceId,
+        baseline: &StoredBaseline,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO workspace_baselines (workspace_id, baseline, computed_at) \
+             SELECT id, $2, $3 FROM workspaces WHERE id = $1 \
+             ON CONFLICT (workspace_id) DO UPDATE SET \
+             baseline = EXCLUDED.baseline, computed_at = EXCLUDED.computed_at",
+        )
+        .bind(workspace)
+        .bind(Json(&baseline.baseline))
+        .bind(baseline.computed_at)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("workspace", workspace));
+        }
+        Ok(())
     }
 
     async fn list_contacts(

@@ -54,7 +54,7 @@ fn meta(row: &PgRow) -> Result<Meta> {
     })
 }
 
-/// A deal row (with `owner_id`, `account_id`).
+/// A deal row (with `owner_id`, `account_id`, `computed`).
 pub(crate) fn deal(row: &PgRow) -> Result<Deal> {
     let m = meta(row)?;
     Ok(Deal {
@@ -64,6 +64,10 @@ pub(crate) fn deal(row: &PgRow) -> Result<Deal> {
         fields: data(row, "deal")?,
         owner_id: get(row, "owner_id")?,
         account_id: get(row, "account_id")?,
+        computed: row
+            .try_get::<Option<Json<_>>, _>("computed")
+            .map(|c| c.map(|Json(v)| v))
+            .map_err(|e| corrupt("deal computed fields", e))?,
         created_at: m.created_at,
         updated_at: m.updated_at,
         deleted_at: m.deleted_at,

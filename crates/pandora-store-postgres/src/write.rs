@@ -4,7 +4,10 @@
 //! Each kind is written by a single `INSERT … SELECT unnest(arrays…) ON
 //! CONFLICT DO UPDATE … WHERE the hash differs or the row was deleted`, so a
 //! page costs one round trip per kind whatever its size, and unchanged rows
-//! are not rewritten. Rows are sent sorted by key so that concurrent writers
+//! are not rewritten (a deal's computed fields ride along as two more
+//! columns, so they are written exactly when the deal is). Deals that get a
+//! new history row get the batch's computed fields in the same statement
+//! that inserts the history. Rows are sent sorted by key so that concurrent writers
 //! lock shared keys in the same order; a serialization failure or deadlock
 //! still retries the whole transaction a few times.
 
@@ -13,7 +16,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use pandora_core::batch::{BatchOutcome, Prepared, PreparedBatch, RecordKind};
+use pandora_core::batch::{BatchOutcome, Prepared, PreparedBatch, PreparedComputed, RecordKind};
 use pandora_core::model::{self, Checkpoint, NewDealChange, StreamCounts, WorkspaceId};
 use pandora_core::{Error, Result};
 use rust_decimal::Decimal;
@@ -120,8 +123,7 @@ async fn write_once(
         outcome.counts.entry(*kind).or_default().deleted += deleted;
     }
     if !plan.changes.is_empty() {
-        outcome.changes_inserted =
-            insert_changes(&mut tx, workspace, source, now, &plan.changes).await?;
+        outcome.changes_inserted = insert_changes(&mut tx, workspace, source, now, plan).await?;
     }
     if let Some(cp) = checkpoint {
         save_checkpoint(&mut tx, workspace, now, cp).await?;
@@ -137,6 +139,8 @@ struct Plan<'a> {
     upserts: Vec<Upsert<'a>>,
     deletions: BTreeMap<RecordKind, Vec<&'a str>>,
     changes: Vec<&'a NewDealChange>,
+    /// Computed fields of deals, by deal source id.
+    computed: &'a BTreeMap<String, PreparedComputed>,
 }
 
 impl<'a> Plan<'a> {
@@ -165,7 +169,9 @@ impl<'a> Plan<'a> {
                         display_order: rs.iter().map(|r| r.record.display_order).collect(),
                     })
                 }
-                RecordKind::Deal => Upsert::of(kind, &batch.deals, DealColumns::promoted),
+                RecordKind::Deal => Upsert::of(kind, &batch.deals, |rs| {
+                    DealColumns::promoted(rs, &batch.computed)
+                }),
                 RecordKind::DealContact => {
                     Upsert::of(kind, &batch.deal_contacts, |_| Promoted::None)
                 }
@@ -200,6 +206,7 @@ impl<'a> Plan<'a> {
             upserts,
             deletions,
             changes,
+            computed: &batch.computed,
         }
     }
 
@@ -247,10 +254,17 @@ struct DealColumns<'a> {
     owner_source_id: Vec<Option<&'a str>>,
     account_source_id: Vec<Option<&'a str>>,
     source_updated_at: Vec<Option<DateTime<Utc>>>,
+    risk_score: Vec<Option<i16>>,
+    computed: Vec<Option<&'a str>>,
 }
 
 impl<'a> DealColumns<'a> {
-    fn promoted(rs: &[&'a Prepared<pandora_core::model::NewDeal>]) -> Promoted<'a> {
+    fn promoted(
+        rs: &[&'a Prepared<pandora_core::model::NewDeal>],
+        computed: &'a BTreeMap<String, PreparedComputed>,
+    ) -> Promoted<'a> {
+        let computed_of =
+            |r: &&'a Prepared<pandora_core::model::NewDeal>| computed.get(&r.source_id);
         let col = |f: fn(&'a pandora_core::model::NewDeal) -> Option<&'a str>| {
             rs.iter().map(|r| f(&r.record)).collect::<Vec<_>>()
         };
@@ -268,6 +282,14 @@ impl<'a> DealColumns<'a> {
             owner_source_id: col(|d| d.owner_source_id.as_deref()),
             account_source_id: col(|d| d.account_source_id.as_deref()),
             source_updated_at: rs.iter().map(|r| r.record.source_updated_at).collect(),
+            risk_score: rs
+                .iter()
+                .map(|r| computed_of(r).map(|c| i16::from(c.risk_score())))
+                .collect(),
+            computed: rs
+                .iter()
+                .map(|r| computed_of(r).map(|c| c.json.as_str()))
+                .collect(),
         }))
     }
 }
@@ -350,7 +372,9 @@ impl<'a> Upsert<'a> {
                 .bind(&d.close_date[..])
                 .bind(&d.owner_source_id[..])
                 .bind(&d.account_source_id[..])
-                .bind(&d.source_updated_at[..]),
+                .bind(&d.source_updated_at[..])
+                .bind(&d.risk_score[..])
+                .bind(&d.computed[..]),
         }
     }
 }
@@ -376,6 +400,8 @@ fn promoted_columns(kind: RecordKind) -> &'static [(&'static str, &'static str)]
             ("owner_source_id", "text"),
             ("account_source_id", "text"),
             ("source_updated_at", "timestamptz"),
+            ("risk_score", "int2"),
+            ("computed", "jsonb"),
         ],
         RecordKind::Account
         | RecordKind::DealContact
@@ -408,8 +434,14 @@ fn build_upsert_sql(table: &str, promoted: &[(&str, &str)]) -> String {
     let mut updates = String::new();
     for (i, (name, ty)) in promoted.iter().enumerate() {
         columns.push_str(&format!(", {name}"));
-        selected.push_str(&format!(", i.{name}"));
-        arrays.push_str(&format!(", unnest(${}::{ty}[]) AS {name}", i + 8));
+        // JSON travels as text (like `data`) and is cast in the select list.
+        if *ty == "jsonb" {
+            selected.push_str(&format!(", i.{name}::jsonb"));
+            arrays.push_str(&format!(", unnest(${}::text[]) AS {name}", i + 8));
+        } else {
+            selected.push_str(&format!(", i.{name}"));
+            arrays.push_str(&format!(", unnest(${}::{ty}[]) AS {name}", i + 8));
+        }
         updates.push_str(&format!(", {name} = EXCLUDED.{name}"));
     }
     // unnest() in the select list (a ProjectSet, arrays walked in lockstep)
@@ -459,13 +491,16 @@ async fn soft_delete(
 }
 
 /// Stores new deal changes; fails the batch on a change of an unknown deal.
+/// Deals that got at least one new change get the batch's computed fields
+/// (NULL when it has none for one), in the same statement.
 async fn insert_changes(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
     source: &str,
     now: DateTime<Utc>,
-    changes: &[&NewDealChange],
+    plan: &Plan<'_>,
 ) -> Result<u64, AttemptError> {
+    let changes = &plan.changes[..];
     const SQL: &str = "\
         WITH resolved AS ( \
             SELECT i.*, d.id AS deal_id \
@@ -483,6 +518,15 @@ async fn insert_changes(
             FROM resolved r WHERE r.deal_id IS NOT NULL \
             ON CONFLICT (workspace_id, deal_id, field, changed_at, (new_value IS NULL), \
                 md5(COALESCE(new_value, ''))) DO NOTHING \
+            RETURNING deal_id \
+        ), computed AS ( \
+            SELECT unnest($11::text[]) AS source_id, unnest($12::int2[]) AS risk_score, \
+                unnest($13::text[]) AS computed \
+        ), touched AS ( \
+            UPDATE deals d SET \
+                risk_score = (SELECT c.risk_score FROM computed c WHERE c.source_id = d.source_id), \
+                computed = (SELECT c.computed::jsonb FROM computed c WHERE c.source_id = d.source_id) \
+            WHERE d.workspace_id = $1 AND d.id IN (SELECT deal_id FROM inserted) \
             RETURNING 1 \
         ) \
         SELECT (SELECT count(*) FROM inserted) AS inserted, \
@@ -494,6 +538,20 @@ async fn insert_changes(
     let new_values: Vec<Option<&str>> = changes.iter().map(|c| c.new_value.as_deref()).collect();
     let changed_at: Vec<DateTime<Utc>> = changes.iter().map(|c| c.changed_at).collect();
     let origins: Vec<&str> = changes.iter().map(|c| c.origin.as_str()).collect();
+    // The computed fields of the deals the changes name (the others cannot
+    // be touched by them).
+    let named: std::collections::BTreeSet<&str> =
+        changes.iter().map(|c| c.deal_source_id.as_str()).collect();
+    let computed: Vec<(&str, &PreparedComputed)> = named
+        .iter()
+        .filter_map(|id| plan.computed.get(*id).map(|c| (*id, c)))
+        .collect();
+    let computed_ids: Vec<&str> = computed.iter().map(|(id, _)| *id).collect();
+    let computed_risk: Vec<i16> = computed
+        .iter()
+        .map(|(_, c)| i16::from(c.risk_score()))
+        .collect();
+    let computed_json: Vec<&str> = computed.iter().map(|(_, c)| c.json.as_str()).collect();
     let row = sqlx::query(SQL)
         .bind(workspace)
         .bind(source)
@@ -505,6 +563,9 @@ async fn insert_changes(
         .bind(&new_values[..])
         .bind(&changed_at[..])
         .bind(&origins[..])
+        .bind(&computed_ids[..])
+        .bind(&computed_risk[..])
+        .bind(&computed_json[..])
         .fetch_one(conn)
         .await?;
     let unknown: Option<String> = row.try_get("unknown")?;

@@ -349,3 +349,99 @@ async fn deep_keyset_pages_use_the_sort_indexes() {
         assert!(!plan.contains("Sort Key"), "{plan}");
     }
 }
+
+/// Computed fields with only a risk score (what the list reads).
+fn scored(risk: u8) -> pandora_core::computed::ComputedFields {
+    let t = model::now();
+    pandora_core::computed::ComputedFields {
+        computed_at: t,
+        deal_age_days: 1.0,
+        closed_at: None,
+        stage_entered_at: t,
+        days_in_current_stage: 1.0,
+        stages_visited: 1,
+        avg_days_per_stage: Some(1.0),
+        stage_velocity: None,
+        close_date_pushes: 0,
+        risk_score: risk,
+        risk_reasons: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn risk_pages_and_the_min_risk_filter_use_the_risk_indexes() {
+    let store = testing::fresh_store().await;
+    let ws = workspace(&store).await;
+    for chunk in 0..4 {
+        let batch = deals_batch(chunk * 5_000..(chunk + 1) * 5_000);
+        let mut prepared = batch.prepare().expect("valid");
+        for (i, d) in batch.deals.iter().enumerate() {
+            // One deal in 10 not computed yet.
+            if i % 10 != 0 {
+                prepared
+                    .set_computed(&d.source_id, scored((i % 101) as u8))
+                    .expect("computed");
+            }
+        }
+        store.write_batch(ws, &prepared, None).await.expect("load");
+    }
+    sqlx::query("ANALYZE deals")
+        .execute(store.pool())
+        .await
+        .expect("analyze");
+    for direction in ["DESC", "ASC"] {
+        let op = if direction == "DESC" { "<" } else { ">" };
+        for min_risk in ["", " AND d.risk_score >= 90::int2"] {
+            let sql = format!(
+                "EXPLAIN SELECT id FROM deals d WHERE d.workspace_id = $1 AND d.deleted_at IS NULL{min_risk} \
+                 AND (d.risk_score, d.id) {op} ($2::int2, $3::uuid) \
+                 ORDER BY d.risk_score {direction} NULLS LAST, d.id {direction} LIMIT 51"
+            );
+            let plan: Vec<String> = sqlx::query_scalar(&sql)
+                .bind(ws)
+                .bind(50_i16)
+                .bind(model::new_id())
+                .fetch_all(store.pool())
+                .await
+                .expect("explain");
+            let plan = plan.join("\n");
+            assert!(plan.contains("deals_live_risk_"), "{plan}");
+            assert!(!plan.contains("Seq Scan on deals d"), "{plan}");
+            assert!(!plan.contains("Sort Key"), "{plan}");
+        }
+    }
+    // And the store's own pages reach every deal once, NULLs last.
+    for direction in [
+        pandora_core::query::Direction::Asc,
+        pandora_core::query::Direction::Desc,
+    ] {
+        let mut page = PageRequest {
+            limit: 500,
+            sort: Sort {
+                key: SortKey::Risk,
+                direction,
+            },
+            after: None,
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut nulls_started = false;
+        loop {
+            let got = store
+                .list_deals(ws, &DealFilter::default(), &page)
+                .await
+                .expect("page");
+            for d in &got.data {
+                assert!(seen.insert(d.id), "{direction:?} repeated a row");
+                match &d.computed {
+                    None => nulls_started = true,
+                    Some(_) => assert!(!nulls_started, "{direction:?}: a score after a NULL"),
+                }
+            }
+            match got.next_cursor {
+                Some(c) => page = page.next(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 20_000, "{direction:?}");
+    }
+}

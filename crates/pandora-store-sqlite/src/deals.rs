@@ -1,4 +1,5 @@
-//! Reading deals: the filtered, keyset-paginated list, single deals, and field history.
+//! Reading deals: the filtered, keyset-paginated list, single deals, field
+//! history; storing recomputed fields.
 //!
 //! # How a page is read
 //!
@@ -13,8 +14,11 @@
 //! 2. if the page is not full yet, rows whose value is NULL, ordered by id
 //!    (after the cursor's id when the cursor itself is in this segment).
 
+use std::collections::HashMap;
+
 use pandora_core::model::{ChangeOrigin, Deal, DealChange, DealField, WorkspaceId};
 use pandora_core::query::{Cursor, CursorValue, DealFilter, Direction, Page, PageRequest, SortKey};
+use pandora_core::store::ComputedUpdate;
 use pandora_core::{Error, Result};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
@@ -34,7 +38,7 @@ use crate::records::resolved_ref;
 /// The columns of a deal row, with its owner and account resolved.
 fn deal_select() -> String {
     format!(
-        "SELECT d.id, d.source, d.data, d.created_at, d.updated_at, d.deleted_at, \
+        "SELECT d.id, d.source, d.data, d.created_at, d.updated_at, d.deleted_at, d.computed, \
          {} AS owner_id, {} AS account_id FROM deals d",
         resolved_ref("users", "d", "owner_source_id"),
         resolved_ref("accounts", "d", "account_source_id"),
@@ -244,7 +248,81 @@ pub(crate) async fn deal_history(
         .collect()
 }
 
+/// Ids bound per statement when a list of ids is sent as parameters.
+const IDS_PER_STATEMENT: usize = 10_000;
+
+/// The field histories of the workspace's deals with these ids, each by
+/// `(changed_at, id)`; one statement per 10,000 ids.
+pub(crate) async fn deal_histories(
+    pool: &SqlitePool,
+    workspace: WorkspaceId,
+    deal_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<DealChange>>> {
+    let mut out: HashMap<Uuid, Vec<DealChange>> = HashMap::new();
+    for chunk in deal_ids.chunks(IDS_PER_STATEMENT) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT deal_id, id, field, old_value, new_value, changed_at, origin \
+             FROM deal_changes WHERE workspace_id = ",
+        );
+        qb.push_bind(id_to_sql(workspace));
+        qb.push(" AND deal_id IN (");
+        let mut ids = qb.separated(", ");
+        for id in chunk {
+            ids.push_bind(id_to_sql(*id));
+        }
+        qb.push(") ORDER BY deal_id, changed_at, id");
+        let rows = qb.build().fetch_all(pool).await.map_err(db_error)?;
+        for row in &rows {
+            let deal_id = id_from_sql(col(row, "deal_id")?, "deal_changes.deal_id")?;
+            out.entry(deal_id)
+                .or_default()
+                .push(change_from_row(row, workspace, deal_id)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Stores recomputed fields on the deals still at their expected
+/// `updated_at`, in one transaction; returns how many.
+pub(crate) async fn set_deal_computed(
+    pool: &SqlitePool,
+    workspace: WorkspaceId,
+    updates: &[ComputedUpdate],
+) -> Result<u64> {
+    if updates.is_empty() {
+        return Ok(0);
+    }
+    let encoded = updates
+        .iter()
+        .map(|u| {
+            let json = serde_json::to_string(&u.fields)?;
+            Ok((u, json))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ws = id_to_sql(workspace);
+    let mut tx = pool.begin().await.map_err(db_error)?;
+    let mut done = 0;
+    for (u, json) in &encoded {
+        let updated = sqlx::query(
+            "UPDATE deals SET risk_score = ?, computed = ? \
+             WHERE workspace_id = ? AND id = ? AND updated_at = ?",
+        )
+        .bind(i64::from(u.fields.risk_score))
+        .bind(json.as_str())
+        .bind(ws.as_slice())
+        .bind(id_to_sql(u.deal_id))
+        .bind(time_to_sql(u.expected_updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        done += updated.rows_affected();
+    }
+    tx.commit().await.map_err(db_error)?;
+    Ok(done)
+}
+
 fn deal_from_row(row: &SqliteRow, workspace: WorkspaceId) -> Result<Deal> {
+    let computed: Option<&str> = col(row, "computed")?;
     Ok(Deal {
         id: id_from_sql(col(row, "id")?, "deals.id")?,
         workspace_id: workspace,
@@ -252,6 +330,9 @@ fn deal_from_row(row: &SqliteRow, workspace: WorkspaceId) -> Result<Deal> {
         fields: json_from_sql(col(row, "data")?, "deals.data")?,
         owner_id: opt_id_from_sql(col(row, "owner_id")?, "users.id")?,
         account_id: opt_id_from_sql(col(row, "account_id")?, "accounts.id")?,
+        computed: computed
+            .map(|c| json_from_sql(c, "deals.computed"))
+            .transpose()?,
         created_at: time_from_sql(col(row, "created_at")?, "deals.created_at")?,
         updated_at: time_from_sql(col(row, "updated_at")?, "deals.updated_at")?,
         deleted_at: opt_time_from_sql(col(row, "deleted_at")?, "deals.deleted_at")?,
@@ -296,6 +377,10 @@ impl SortColumn {
                 column: "d.amount_e4",
                 nullable: true,
             },
+            SortKey::Risk => SortColumn {
+                column: "d.risk_score",
+                nullable: true,
+            },
         }
     }
 }
@@ -323,7 +408,8 @@ impl Position {
             (SortKey::Amount, CursorValue::Decimal(a)) => {
                 SortValue::Int(amount_to_e4(*a, "cursor").map_err(|_| bad_cursor())?)
             }
-            (SortKey::CloseDate | SortKey::Amount, CursorValue::Null) => {
+            (SortKey::Risk, CursorValue::Integer(r)) => SortValue::Int(*r),
+            (SortKey::CloseDate | SortKey::Amount | SortKey::Risk, CursorValue::Null) => {
                 return Ok(Position::Null(cursor.id))
             }
             _ => return Err(bad_cursor()),
@@ -347,6 +433,7 @@ struct Conditions {
     min_amount_e4: Option<i64>,
     max_amount_e4: Option<i64>,
     q: Option<String>,
+    min_risk: Option<i64>,
 }
 
 impl Conditions {
@@ -385,6 +472,7 @@ impl Conditions {
             min_amount_e4: filter.min_amount.map(amount_lower_bound_e4),
             max_amount_e4: filter.max_amount.map(amount_upper_bound_e4),
             q: filter.q.clone(),
+            min_risk: filter.min_risk.map(i64::from),
         }))
     }
 
@@ -422,6 +510,9 @@ impl Conditions {
         }
         if let Some(max) = self.max_amount_e4 {
             qb.push(" AND d.amount_e4 <= ").push_bind(max);
+        }
+        if let Some(min) = self.min_risk {
+            qb.push(" AND d.risk_score >= ").push_bind(min);
         }
         if let Some(q) = &self.q {
             // instr() takes q literally (no LIKE wildcards); lower() folds ASCII.
@@ -468,6 +559,7 @@ mod tests {
             (SortKey::UpdatedAt, "deals_live_by_updated"),
             (SortKey::CloseDate, "deals_live_by_close_date"),
             (SortKey::Amount, "deals_live_by_amount"),
+            (SortKey::Risk, "deals_live_by_risk"),
         ] {
             let sort = SortColumn::of(key);
             let value = match key {

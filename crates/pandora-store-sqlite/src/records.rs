@@ -1,14 +1,17 @@
 //! [`RecordStore`]: the trait's entry points, and the lists other than deals.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pandora_core::batch::{BatchOutcome, PreparedBatch, RecordKind};
+use pandora_core::computed::StoredBaseline;
 use pandora_core::model::{
     Account, Checkpoint, Contact, Deal, DealChange, NewPipelineStage, PipelineStage, User,
     WorkspaceId,
 };
 use pandora_core::query::{Cursor, DealFilter, Page, PageRequest};
-use pandora_core::store::RecordStore;
+use pandora_core::store::{ComputedUpdate, RecordStore};
 use pandora_core::{Error, Result};
 use sqlx::sqlite::SqliteRow;
 use sqlx::QueryBuilder;
@@ -16,6 +19,7 @@ use uuid::Uuid;
 
 use crate::codec::{
     col, id_from_sql, id_to_sql, json_from_sql, opt_id_from_sql, opt_time_from_sql, time_from_sql,
+    time_to_sql,
 };
 use crate::errors::db_error;
 use crate::paging::UpdatedPage;
@@ -144,6 +148,72 @@ impl RecordStore for SqliteStore {
 
     async fn deal_history(&self, workspace: WorkspaceId, deal_id: Uuid) -> Result<Vec<DealChange>> {
         deals::deal_history(self.pool(), workspace, deal_id).await
+    }
+
+    async fn deal_histories(
+        &self,
+        workspace: WorkspaceId,
+        deal_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<DealChange>>> {
+        deals::deal_histories(self.pool(), workspace, deal_ids).await
+    }
+
+    async fn set_deal_computed(
+        &self,
+        workspace: WorkspaceId,
+        updates: &[ComputedUpdate],
+    ) -> Result<u64> {
+        let done = {
+            // A writer like a batch: wait for this store's turn.
+            let _turn = self.batch_turn().await;
+            deals::set_deal_computed(self.pool(), workspace, updates).await?
+        };
+        self.wal_grew();
+        Ok(done)
+    }
+
+    async fn get_workspace_baseline(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Option<StoredBaseline>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT baseline, computed_at FROM workspace_baselines WHERE workspace_id = ?",
+        )
+        .bind(id_to_sql(workspace))
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db_error)?;
+        row.map(|(baseline, computed_at)| {
+            Ok(StoredBaseline {
+                baseline: json_from_sql(&baseline, "workspace_baselines.baseline")?,
+                computed_at: time_from_sql(computed_at, "workspace_baselines.computed_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_workspace_baseline(
+        &self,
+        workspace: WorkspaceId,
+        baseline: &StoredBaseline,
+    ) -> Result<()> {
+        let json = serde_json::to_string(&baseline.baseline)?;
+        let done = sqlx::query(
+            "INSERT INTO workspace_baselines (workspace_id, baseline, computed_at) \
+             SELECT id, ?, ? FROM workspaces WHERE id = ? \
+             ON CONFLICT (workspace_id) DO UPDATE SET \
+             baseline = excluded.baseline, computed_at = excluded.computed_at",
+        )
+        .bind(json)
+        .bind(time_to_sql(baseline.computed_at))
+        .bind(id_to_sql(workspace))
+        .execute(self.pool())
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("workspace", workspace));
+        }
+        Ok(())
     }
 
     async fn list_contacts(

@@ -12,7 +12,9 @@
 //!    soft-deleted go through a multi-row `INSERT … ON CONFLICT DO UPDATE`;
 //!    then the kind's deletions soft-delete live rows.
 //! 5. Deal changes are resolved to their deals (all must exist) and inserted
-//!    with `ON CONFLICT DO NOTHING`, which makes repeats free.
+//!    with `ON CONFLICT DO NOTHING`, which makes repeats free. Deals that got
+//!    a new change get the batch's computed fields (deals the upsert wrote
+//!    got them as promoted columns already).
 //! 6. The checkpoint is upserted; the transaction commits.
 //!
 //! Any error (or the caller dropping the future) rolls everything back: the
@@ -21,7 +23,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use pandora_core::batch::{BatchOutcome, Prepared, PreparedBatch, RecordKind};
+use pandora_core::batch::{BatchOutcome, Prepared, PreparedBatch, PreparedComputed, RecordKind};
 use pandora_core::model::{self, Checkpoint, NewDeal, StreamCounts, WorkspaceId};
 use pandora_core::{Error, Result};
 use sqlx::pool::PoolConnection;
@@ -364,6 +366,8 @@ async fn insert_changes(
     let per_statement = rows_per_statement(CHANGE_COLUMNS.len());
     let insert_head = format!("INSERT INTO deal_changes ({}) ", CHANGE_COLUMNS.join(", "));
     let mut inserted = 0;
+    // Deals that got at least one new change: their computed fields follow.
+    let mut touched: HashSet<Vec<u8>> = HashSet::new();
     for chunk in plan.changes.chunks(per_statement) {
         let mut qb = QueryBuilder::<Sqlite>::new(insert_head.as_str());
         qb.push_values(chunk, |mut b, change| {
@@ -377,14 +381,37 @@ async fn insert_changes(
                 .push_bind(change.origin)
                 .push_bind(now);
         });
-        // Repeats hit the unique index deal_changes_once and are skipped.
-        qb.push(" ON CONFLICT DO NOTHING");
-        let done = qb
-            .build()
+        // Repeats hit the unique index deal_changes_once and are skipped;
+        // RETURNING yields only the rows inserted.
+        qb.push(" ON CONFLICT DO NOTHING RETURNING deal_id");
+        let rows: Vec<(Vec<u8>,)> = qb
+            .build_query_as()
             .persistent(chunk.len() == per_statement)
-            .execute(&mut *conn)
+            .fetch_all(&mut *conn)
             .await?;
-        inserted += done.rows_affected();
+        inserted += rows.len() as u64;
+        touched.extend(rows.into_iter().map(|(id,)| id));
+    }
+
+    // The computed fields of the deals whose history grew (NULL when the
+    // batch has none for one), in source-id order.
+    let mut by_source: Vec<(&str, &Vec<u8>)> = deal_ids
+        .iter()
+        .filter(|(_, id)| touched.contains(*id))
+        .map(|(source_id, id)| (source_id.as_str(), id))
+        .collect();
+    by_source.sort_unstable();
+    for (source_id, id) in by_source {
+        let computed = plan.computed.get(source_id);
+        sqlx::query(
+            "UPDATE deals SET risk_score = ?, computed = ? WHERE workspace_id = ? AND id = ?",
+        )
+        .bind(computed.map(|c| i64::from(c.risk_score())))
+        .bind(computed.map(|c| c.json.as_str()))
+        .bind(ws)
+        .bind(id.as_slice())
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(inserted)
 }
@@ -401,6 +428,8 @@ struct BatchPlan<'a> {
     /// Kinds present in the batch (records or deletions), in [`RecordKind::ALL`] order.
     kinds: Vec<KindPlan<'a>>,
     changes: Vec<ChangeRow<'a>>,
+    /// Computed fields of deals, by deal source id.
+    computed: &'a std::collections::BTreeMap<String, PreparedComputed>,
 }
 
 /// The rows and deletions of one kind.
@@ -450,6 +479,8 @@ struct DealColumns<'a> {
     owner_source_id: Option<&'a str>,
     account_source_id: Option<&'a str>,
     source_updated_at: Option<i64>,
+    risk_score: Option<i64>,
+    computed: Option<&'a str>,
 }
 
 /// The promoted columns of `kind`'s table, in the order [`Promoted::bind`] binds them.
@@ -468,6 +499,8 @@ fn promoted_columns(kind: RecordKind) -> &'static [&'static str] {
             "owner_source_id",
             "account_source_id",
             "source_updated_at",
+            "risk_score",
+            "computed",
         ],
         _ => &[],
     }
@@ -496,14 +529,16 @@ impl<'a> Promoted<'a> {
                     .push_bind(d.close_date.as_deref())
                     .push_bind(d.owner_source_id)
                     .push_bind(d.account_source_id)
-                    .push_bind(d.source_updated_at);
+                    .push_bind(d.source_updated_at)
+                    .push_bind(d.risk_score)
+                    .push_bind(d.computed);
             }
         }
     }
 }
 
 impl<'a> DealColumns<'a> {
-    fn new(deal: &'a NewDeal) -> Result<DealColumns<'a>> {
+    fn new(deal: &'a NewDeal, computed: Option<&'a PreparedComputed>) -> Result<DealColumns<'a>> {
         Ok(DealColumns {
             name: &deal.name,
             amount_e4: deal
@@ -521,6 +556,8 @@ impl<'a> DealColumns<'a> {
             owner_source_id: deal.owner_source_id.as_deref(),
             account_source_id: deal.account_source_id.as_deref(),
             source_updated_at: deal.source_updated_at.map(time_to_sql),
+            risk_score: computed.map(|c| i64::from(c.risk_score())),
+            computed: computed.map(|c| c.json.as_str()),
         })
     }
 }
@@ -561,6 +598,7 @@ impl<'a> BatchPlan<'a> {
             source: &batch.source,
             kinds,
             changes,
+            computed: &batch.computed,
         })
     }
 }
@@ -594,9 +632,19 @@ fn record_rows(batch: &PreparedBatch, kind: RecordKind) -> Result<Vec<RecordRow<
                 account_source_id: c.account_source_id.as_deref(),
             })
         }),
-        RecordKind::Deal => rows(&batch.deals, |d| {
-            Ok(Promoted::Deal(Box::new(DealColumns::new(d)?)))
-        }),
+        RecordKind::Deal => batch
+            .deals
+            .iter()
+            .map(|p| {
+                let computed = batch.computed.get(&p.source_id);
+                Ok(RecordRow {
+                    source_id: &p.source_id,
+                    json: &p.json,
+                    hash: &p.hash,
+                    promoted: Promoted::Deal(Box::new(DealColumns::new(&p.record, computed)?)),
+                })
+            })
+            .collect(),
         other => Ok(batch
             .raw(other)
             .into_iter()

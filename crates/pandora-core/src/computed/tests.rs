@@ -52,6 +52,7 @@ fn deal() -> Deal {
         },
         owner_id: None,
         account_id: None,
+        computed: None,
         created_at: t(61),
         updated_at: t(99),
         deleted_at: None,
@@ -734,10 +735,17 @@ fn accumulating_in_pages_equals_the_one_shot_baseline() {
                 }
             }
             assert_eq!(acc.won_deals(), expected.won_deals);
-            assert_eq!(acc.finish(), expected, "pages of {page}, reversed {reversed}");
+            assert_eq!(
+                acc.finish(),
+                expected,
+                "pages of {page}, reversed {reversed}"
+            );
         }
     }
-    assert_eq!(BaselineAccumulator::new().finish(), WorkspaceBaseline::default());
+    assert_eq!(
+        BaselineAccumulator::new().finish(),
+        WorkspaceBaseline::default()
+    );
 }
 
 // --- risk signals -----------------------------------------------------------

@@ -253,6 +253,7 @@ mod tests {
             },
             owner_id: None,
             account_id: None,
+            computed: None,
             created_at: at(20),
             updated_at: at(20),
             deleted_at: None,

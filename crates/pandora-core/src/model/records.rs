@@ -281,6 +281,12 @@ stored_record!(
         owner_id: Option<Uuid>,
         /// Pandora id of the deal's account, when synced.
         account_id: Option<Uuid>,
+        /// The deal's computed fields (age, days in stage, velocity, risk
+        /// score and reasons; see [`crate::computed`]) as stored with it:
+        /// recomputed whenever the deal or its history changes, at the time
+        /// of that sync or ingest (`computed_at`). `None` until first
+        /// computed (e.g. a deal written straight to a store).
+        computed: Option<crate::computed::ComputedFields>,
     }
 );
 stored_record!(

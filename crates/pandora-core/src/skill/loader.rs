@@ -153,6 +153,7 @@ pub fn skill_deal(
         fields,
         owner_id: None,
         account_id: None,
+        computed: None,
         created_at,
         updated_at: created_at,
         deleted_at,

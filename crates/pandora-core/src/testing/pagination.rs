@@ -44,6 +44,7 @@ fn position(d: &Deal, sort: Sort) -> (bool, CursorValueOrd, uuid::Uuid) {
         CursorValue::Timestamp(t) => CursorValueOrd::Int(t.timestamp_micros() as i128),
         CursorValue::Date(d) => CursorValueOrd::Int(d.num_days_from_ce_i128()),
         CursorValue::Decimal(x) => CursorValueOrd::Dec(x),
+        CursorValue::Integer(i) => CursorValueOrd::Int(i128::from(i)),
         CursorValue::Null => CursorValueOrd::Null,
     };
     (matches!(v, CursorValueOrd::Null), v, d.id)
@@ -67,7 +68,7 @@ impl DaysI128 for NaiveDate {
 }
 
 /// Checks that `deals` are in `sort` order: NULL values last in either direction.
-fn assert_ordered(deals: &[Deal], sort: Sort) {
+pub(super) fn assert_ordered(deals: &[Deal], sort: Sort) {
     for pair in deals.windows(2) {
         let (a, b) = (position(&pair[0], sort), position(&pair[1], sort));
         let ok = match (a.0, b.0) {
@@ -82,7 +83,7 @@ fn assert_ordered(deals: &[Deal], sort: Sort) {
     }
 }
 
-async fn walk(
+pub(super) async fn walk(
     store: &StoreRef,
     ws: uuid::Uuid,
     filter: &DealFilter,
@@ -190,13 +191,13 @@ pub async fn null_sort_values_come_last(store: StoreRef) {
             .filter(|d| match sort.key {
                 SortKey::Amount => d.fields.amount.is_none(),
                 SortKey::CloseDate => d.fields.close_date.is_none(),
-                SortKey::UpdatedAt => false,
+                SortKey::UpdatedAt | SortKey::Risk => false,
             })
             .count();
         let expected = match sort.key {
             SortKey::Amount => 5,
             SortKey::CloseDate => 4,
-            SortKey::UpdatedAt => 0,
+            SortKey::UpdatedAt | SortKey::Risk => 0,
         };
         assert_eq!(nulls, expected, "{sort:?}");
     }
