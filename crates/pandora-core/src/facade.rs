@@ -26,6 +26,7 @@ use crate::model::{
 };
 use crate::model::{RunStatus, SyncMode, SyncRun};
 use crate::query::{DealFilter, Page, PageRequest};
+use crate::recompute::{self, ComputeContext, RecomputeOutcome};
 use crate::store::Store;
 use crate::sync::{SyncOutcome, SyncProgress};
 use crate::vault::{Binding, CredentialState, CredentialVault, Credentials, LocalVault};
@@ -347,18 +348,36 @@ impl Pandora {
 
     // ---- data -----------------------------------------------------------
 
-    /// Writes a batch of records (and optionally its checkpoint) atomically.
+    /// Writes a batch of records (and optionally its checkpoint) atomically,
+    /// with the [computed fields](crate::computed) of its deals computed now
+    /// (see [`recompute::attach_computed`]; the store writes them for the
+    /// deals the batch inserts or changes, or adds history to). Unlike a
+    /// sync, records no observed history and never refreshes the baseline.
     pub async fn ingest(
         &self,
         workspace: WorkspaceId,
         batch: &RecordBatch,
         checkpoint: Option<&Checkpoint>,
     ) -> Result<BatchOutcome> {
-        let prepared = batch.prepare()?;
-        self.inner
-            .store
-            .write_batch(workspace, &prepared, checkpoint)
-            .await
+        let mut prepared = batch.prepare()?;
+        let store = self.inner.store.as_ref();
+        if !prepared.deals.is_empty() || !prepared.deal_changes.is_empty() {
+            let stored = recompute::stored_deals(store, workspace, &prepared).await?;
+            let mut ctx = ComputeContext::load(store, workspace, model::now()).await?;
+            ctx.merge_stages(workspace, &prepared);
+            recompute::attach_computed(store, workspace, &mut prepared, &stored, &ctx).await?;
+        }
+        store.write_batch(workspace, &prepared, checkpoint).await
+    }
+
+    /// Refreshes the workspace's won-deal baseline, then recomputes and
+    /// stores the computed fields of all its live deals as of now, a page at
+    /// a time (bounded memory; see [`recompute::recompute_deals`]).
+    /// [`Error::NotFound`] when the workspace does not exist.
+    pub async fn recompute_deals(&self, workspace: WorkspaceId) -> Result<RecomputeOutcome> {
+        let store = self.inner.store.as_ref();
+        store.get_workspace(workspace).await?;
+        recompute::recompute_deals(store, workspace, model::now()).await
     }
 
     /// Deals matching `filter`.

@@ -26,6 +26,7 @@ pub mod facade;
 pub mod model;
 pub mod oauth;
 pub mod query;
+pub mod recompute;
 pub mod scheduler;
 pub mod skill;
 pub mod store;

@@ -4,25 +4,34 @@
 //! history the vendor did not give (a deal whose stage, amount, close date,
 //! forecast category or owner differs from what is stored gets an *observed*
 //! change at its vendor modification time), then written with its checkpoint
-//! in one transaction ([`RecordStore::write_batch`]). A failure at page k
-//! leaves pages before k and their checkpoints stored, so the next run
-//! resumes there; replaying a page changes nothing.
+//! in one transaction
+//! ([`RecordStore::write_batch`](crate::store::RecordStore::write_batch)),
+//! together with the [computed fields](crate::computed) of the page's deals,
+//! computed at the run's start from their stored history plus the page's
+//! changes (see [`recompute::attach_computed`]). A failure at page k leaves pages before
+//! k and their checkpoints stored, so the next run resumes there; replaying
+//! a page changes nothing.
 //!
 //! A connector whose vendor cannot say what was deleted since its last sync
 //! hands the engine the complete list of the vendor's ids instead
 //! ([`RecordSink::reconcile`]): the live records of that kind from the
 //! source whose ids are not in it are soft-deleted.
+//!
+//! A run that succeeds then refreshes the workspace's won-deal baseline when
+//! [`recompute::baseline_is_due`]: after every full sync, and after any sync
+//! when the cached baseline is missing or a day old.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 
-use crate::batch::{Deletion, RecordBatch, RecordKind};
+use crate::batch::{Deletion, PreparedBatch, RecordBatch, RecordKind};
 use crate::connector::{Connector, RecordSink, StreamCheckpoint, SyncContext};
 use crate::error::{Error, Result};
-use crate::model::{self, ChangeOrigin, Checkpoint, DealField, NewDealChange, StreamCounts};
+use crate::model::{self, ChangeOrigin, Checkpoint, Deal, DealField, NewDealChange, StreamCounts};
 use crate::query::{DealFilter, PageRequest, MAX_LIMIT};
-use crate::store::{RecordStore, Store};
+use crate::recompute::{self, ComputeContext};
+use crate::store::Store;
 
 /// What a sync did so far (or in all).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +44,11 @@ pub struct SyncOutcome {
     pub observed_changes: u64,
     /// Field-history rows stored (vendor and observed).
     pub changes_inserted: u64,
+    /// Deals whose computed fields were computed with their page (the store
+    /// wrote them for those the page changed).
+    pub deals_computed: u64,
+    /// Whether the run refreshed the workspace's won-deal baseline at its end.
+    pub baseline_refreshed: bool,
 }
 
 impl SyncOutcome {
@@ -56,32 +70,22 @@ struct EngineSink<'a> {
     source: &'static str,
     outcome: SyncOutcome,
     progress: SyncProgress<'a>,
+    /// The stage catalog and baseline, read at the first page with deals
+    /// and kept up to date with the pages' stages.
+    compute: Option<ComputeContext>,
 }
 
 /// Observed changes for the deals of `page` whose tracked fields differ from
-/// what is stored and for which the page carries no vendor change.
-async fn observe_changes(
-    store: &dyn RecordStore,
-    workspace: uuid::Uuid,
-    page: &RecordBatch,
-) -> Result<Vec<NewDealChange>> {
-    if page.deals.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = page.deals.iter().map(|d| d.source_id.clone()).collect();
-    let stored: HashMap<String, crate::model::Deal> = store
-        .deals_by_source(workspace, &page.source, &ids)
-        .await?
-        .into_iter()
-        .map(|d| (d.fields.source_id.clone(), d))
-        .collect();
+/// what is stored (`stored`, by source id) and for which the page carries no
+/// vendor change.
+fn observe_changes(page: &PreparedBatch, stored: &HashMap<String, Deal>) -> Vec<NewDealChange> {
     let reported: HashSet<(&str, DealField)> = page
         .deal_changes
         .iter()
         .map(|c| (c.deal_source_id.as_str(), c.field))
         .collect();
     let mut observed = Vec::new();
-    for deal in &page.deals {
+    for deal in page.deals.iter().map(|p| &p.record) {
         let Some(before) = stored.get(&deal.source_id) else {
             continue;
         };
@@ -102,7 +106,7 @@ async fn observe_changes(
             }
         }
     }
-    Ok(observed)
+    observed
 }
 
 #[async_trait]
@@ -125,10 +129,26 @@ impl RecordSink for EngineSink<'_> {
             ));
         }
         let workspace = self.ctx.check.workspace_id;
-        let observed = observe_changes(self.store, workspace, &page).await?;
+        let mut prepared = page.prepare()?;
+        let stored = recompute::stored_deals(self.store, workspace, &prepared).await?;
+        let observed = observe_changes(&prepared, &stored);
         let observed_n = observed.len() as u64;
-        page.deal_changes.extend(observed);
-        let prepared = page.prepare()?;
+        prepared.deal_changes.extend(observed);
+        let mut computed_n = 0;
+        if !prepared.deals.is_empty() || !prepared.deal_changes.is_empty() {
+            let compute = match &mut self.compute {
+                Some(c) => c,
+                None => self.compute.insert(
+                    ComputeContext::load(self.store, workspace, self.ctx.started_at).await?,
+                ),
+            };
+            compute.merge_stages(workspace, &prepared);
+            computed_n =
+                recompute::attach_computed(self.store, workspace, &mut prepared, &stored, compute)
+                    .await?;
+        } else if let Some(compute) = &mut self.compute {
+            compute.merge_stages(workspace, &prepared);
+        }
         let checkpoint = checkpoint.map(|c| Checkpoint {
             connection_id: self.ctx.connection_id,
             stream: c.stream,
@@ -147,6 +167,7 @@ impl RecordSink for EngineSink<'_> {
         }
         self.outcome.pages += 1;
         self.outcome.observed_changes += observed_n;
+        self.outcome.deals_computed += computed_n;
         self.outcome.changes_inserted += written.changes_inserted;
         (self.progress)(&self.outcome);
         Ok(())
@@ -250,7 +271,11 @@ async fn stored_source_ids(
     Ok(ids)
 }
 
-/// Runs one sync of `connector` with `ctx`, writing every page it pushes.
+/// Runs one sync of `connector` with `ctx`, writing every page it pushes
+/// with its deals' computed fields, then, if the connector succeeded,
+/// refreshes the workspace's won-deal baseline when it is due
+/// ([`recompute::baseline_is_due`]; a failed refresh fails the run, and the
+/// next run tries again).
 ///
 /// On error, the pages written before it stay written (with their
 /// checkpoints); the error is returned with the outcome so far dropped.
@@ -267,6 +292,7 @@ pub async fn run_sync(
         source: info.id,
         outcome: SyncOutcome::default(),
         progress,
+        compute: None,
     };
     tracing::info!(
         workspace_id = %ctx.check.workspace_id,
@@ -276,6 +302,13 @@ pub async fn run_sync(
         "sync started"
     );
     connector.sync(ctx, &mut sink).await?;
+    let workspace = ctx.check.workspace_id;
+    let now = model::now();
+    let cached = store.get_workspace_baseline(workspace).await?;
+    if recompute::baseline_is_due(cached.as_ref(), ctx.mode, now) {
+        recompute::refresh_baseline(store, workspace, now).await?;
+        sink.outcome.baseline_refreshed = true;
+    }
     tracing::info!(
         connection_id = %ctx.connection_id,
         pages = sink.outcome.pages,

@@ -6,6 +6,7 @@
 //! expression that yields a fresh, migrated, empty store; each test gets its
 //! own store.
 
+mod computed;
 mod credentials;
 mod fixtures;
 mod history;
@@ -19,6 +20,13 @@ mod sync;
 mod tenancy;
 mod workspaces;
 
+pub use computed::{
+    a_page_that_changes_a_deal_updates_its_computed_fields,
+    baseline_refresh_and_recompute_cover_the_workspace,
+    computed_fields_match_compute_for_synced_and_ingested_deals,
+    computed_reads_and_writes_are_workspace_scoped, replaying_a_page_leaves_computed_fields_alone,
+    risk_filter_and_sort_paginate_in_both_directions,
+};
 pub use credentials::{
     connect_seals_credentials, credentials_scan_and_swap,
     key_rotation_is_resumable_and_never_blocks_reads,
@@ -135,7 +143,13 @@ macro_rules! store_conformance_suite {
             skill_settings_are_stored_per_skill,
             quotas_are_replaced_per_user_and_period,
             skill_scans_page_by_id,
-            skills_are_tenant_isolated
+            skills_are_tenant_isolated,
+            computed_fields_match_compute_for_synced_and_ingested_deals,
+            a_page_that_changes_a_deal_updates_its_computed_fields,
+            replaying_a_page_leaves_computed_fields_alone,
+            risk_filter_and_sort_paginate_in_both_directions,
+            computed_reads_and_writes_are_workspace_scoped,
+            baseline_refresh_and_recompute_cover_the_workspace
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

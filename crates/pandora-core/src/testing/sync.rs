@@ -101,7 +101,7 @@ pub(super) fn pages() -> Vec<RecordBatch> {
         .collect()
 }
 
-async fn context(store: &StoreRef, ws: uuid::Uuid, mode: SyncMode) -> SyncContext {
+pub(super) async fn context(store: &StoreRef, ws: uuid::Uuid, mode: SyncMode) -> SyncContext {
     let conn = store
         .upsert_connection(
             ws,
