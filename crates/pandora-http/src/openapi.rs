@@ -34,10 +34,14 @@ pub(crate) struct DealListParams {
     limit: Option<u32>,
     /// The `next_cursor` of the previous page (made for the same sort and order).
     cursor: Option<String>,
-    /// Sort column: `updated_at` (default), `close_date` or `amount`.
-    #[param(pattern = "^(updated_at|close_date|amount)$")]
+    /// Sort column: `updated_at` (default), `close_date`, `amount` or `risk`
+    /// (the risk score; deals not computed yet come last). A leading `-`
+    /// sorts descending (`-risk`: riskiest first). Deals without a value
+    /// come last in either direction.
+    #[param(pattern = "^-?(updated_at|close_date|amount|risk)$")]
     sort: Option<String>,
-    /// Sort direction: `asc` or `desc` (default).
+    /// Sort direction of an unprefixed `sort`: `asc` or `desc` (default).
+    /// `asc` with a `-` sort is a 400.
     #[param(pattern = "^(asc|desc)$")]
     order: Option<String>,
     /// Stage id.
@@ -63,6 +67,10 @@ pub(crate) struct DealListParams {
     max_amount: Option<String>,
     /// Name contains (case-insensitive, at most 200 characters).
     q: Option<String>,
+    /// Risk score at least, 0–100 (deals whose computed fields are not
+    /// computed yet never match).
+    #[param(minimum = 0, maximum = 100)]
+    min_risk: Option<u8>,
 }
 
 /// Pandora's REST API.

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use chrono::{DateTime, NaiveDate, Utc};
+use pandora_core::computed::MAX_RISK_SCORE;
 use pandora_core::model::StageCategory;
 use pandora_core::query::{DealFilter, Direction, PageRequest, Sort, SortKey, MAX_LIMIT};
 use rust_decimal::Decimal;
@@ -142,6 +143,7 @@ pub const DEAL_PARAMS: &[&str] = &[
     "min_amount",
     "max_amount",
     "q",
+    "min_risk",
 ];
 
 fn parse_date(s: &str) -> Option<NaiveDate> {
@@ -168,21 +170,44 @@ fn parse_decimal(s: &str) -> Option<Decimal> {
 }
 
 /// Parses the deal list's query: filters, sort and page.
+///
+/// `sort` names the key (`updated_at`, `close_date`, `amount` or `risk`),
+/// optionally prefixed by `-` for descending (`sort=-risk`); `order` (`asc`
+/// or `desc`, default `desc`) gives the direction of an unprefixed key, and
+/// may not ask `asc` of a `-` key.
 pub fn deal_query(mut q: QueryParams) -> Result<(DealFilter, PageRequest), Problem> {
-    let key = q
+    let (key, descending) = q
         .take_parsed(
             "sort",
-            "one of updated_at, close_date, amount",
-            SortKey::parse,
+            "one of updated_at, close_date, amount, risk (prefix - for descending, e.g. -risk)",
+            |s| {
+                let (descending, name) = match s.strip_prefix('-') {
+                    Some(name) => (true, name),
+                    None => (false, s),
+                };
+                SortKey::parse(name).map(|key| (key, descending))
+            },
         )?
         .unwrap_or_default();
-    let direction = q
-        .take_parsed("order", "asc or desc", |s| match s {
-            "asc" => Some(Direction::Asc),
-            "desc" => Some(Direction::Desc),
-            _ => None,
-        })?
-        .unwrap_or_default();
+    let order = q.take_parsed("order", "asc or desc", |s| match s {
+        "asc" => Some(Direction::Asc),
+        "desc" => Some(Direction::Desc),
+        _ => None,
+    })?;
+    let direction = match (descending, order) {
+        (true, Some(Direction::Asc)) => {
+            return Err(Problem::invalid_param(
+                "order",
+                format!(
+                    "order=asc contradicts sort=-{}; use sort={} for ascending",
+                    key.as_str(),
+                    key.as_str()
+                ),
+            ))
+        }
+        (true, _) => Direction::Desc,
+        (false, order) => order.unwrap_or_default(),
+    };
     let page = q.page(Sort { key, direction })?;
     let filter = DealFilter {
         stage: q.take("stage")?,
@@ -209,6 +234,9 @@ pub fn deal_query(mut q: QueryParams) -> Result<(DealFilter, PageRequest), Probl
             parse_decimal,
         )?,
         q: q.take("q")?,
+        min_risk: q.take_parsed("min_risk", "an integer between 0 and 100", |s| {
+            s.parse::<u8>().ok().filter(|r| *r <= MAX_RISK_SCORE)
+        })?,
     };
     q.finish(DEAL_PARAMS)?;
     filter.validate()?;
@@ -287,6 +315,12 @@ mod tests {
             ("updated_since", "yesterday"),
             ("min_amount", "1e3"),
             ("max_amount", "lots"),
+            ("min_risk", "101"),
+            ("min_risk", "-1"),
+            ("min_risk", "high"),
+            ("sort", "-"),
+            ("sort", "--risk"),
+            ("sort", "risky"),
             ("stage", ""),
             ("bogus", "1"),
         ];
@@ -296,6 +330,40 @@ mod tests {
         }
         let err = deal_query(q(&[("min_amount", "5"), ("max_amount", "1")])).unwrap_err();
         assert_eq!(field_of(err), "min_amount");
+        let err = deal_query(q(&[("sort", "-risk"), ("order", "asc")])).unwrap_err();
+        assert_eq!(field_of(err), "order");
+    }
+
+    #[test]
+    fn risk_sorts_and_the_min_risk_filter() {
+        let sort_of = |pairs: &[(&str, &str)]| {
+            let (_, page) = deal_query(q(pairs)).unwrap();
+            (page.sort.key, page.sort.direction)
+        };
+        assert_eq!(
+            sort_of(&[("sort", "risk")]),
+            (SortKey::Risk, Direction::Desc)
+        );
+        assert_eq!(
+            sort_of(&[("sort", "risk"), ("order", "asc")]),
+            (SortKey::Risk, Direction::Asc)
+        );
+        assert_eq!(
+            sort_of(&[("sort", "-risk")]),
+            (SortKey::Risk, Direction::Desc)
+        );
+        assert_eq!(
+            sort_of(&[("sort", "-risk"), ("order", "desc")]),
+            (SortKey::Risk, Direction::Desc)
+        );
+        assert_eq!(
+            sort_of(&[("sort", "-amount")]),
+            (SortKey::Amount, Direction::Desc)
+        );
+        for (raw, want) in [("0", 0u8), ("55", 55), ("100", 100)] {
+            let (f, _) = deal_query(q(&[("min_risk", raw)])).unwrap();
+            assert_eq!(f.min_risk, Some(want));
+        }
     }
 
     #[test]

@@ -843,6 +843,90 @@ async fn cross_tenant_matrix() {
     assert!(!b_ids.contains(deal_a.as_str()));
 }
 
+fn risk(d: &Value) -> Option<u64> {
+    d["computed"]["risk_score"].as_u64()
+}
+
+#[tokio::test]
+async fn deals_carry_computed_fields_and_sort_and_filter_by_risk() {
+    let api = api().await;
+    let (ws, key) = api.workspace("Acme").await;
+    api.pandora
+        .ingest(uuid(&ws), &sample_batch(), None)
+        .await
+        .unwrap();
+    let base = format!("/api/workspaces/{ws}/deals");
+    let all = walk(&api, &format!("{base}?limit=50"), &key).await;
+    assert_eq!(all.len(), 40);
+    // Ingested deals carry their computed fields.
+    for d in &all {
+        let c = &d["computed"];
+        assert!(c.is_object(), "{d}");
+        assert!(c["computed_at"].is_string() && c["deal_age_days"].is_number());
+        let reasons = c["risk_reasons"].as_array().unwrap();
+        let points: u64 = reasons.iter().map(|r| r["points"].as_u64().unwrap()).sum();
+        assert_eq!(risk(d), Some(points.min(100)), "{d}");
+        if d["stage_category"] != "open" {
+            assert_eq!(risk(d), Some(0), "closed deals score 0: {d}");
+        }
+    }
+    let scores: BTreeSet<u64> = all.iter().filter_map(risk).collect();
+    assert!(scores.len() >= 3, "varied scores: {scores:?}");
+
+    // sort=risk (descending by default), order=asc, and the -risk form.
+    for (query, descending) in [
+        ("sort=risk", true),
+        ("sort=risk&order=asc", false),
+        ("sort=-risk", true),
+        ("sort=-risk&order=desc", true),
+    ] {
+        let deals = walk(&api, &format!("{base}?limit=6&{query}"), &key).await;
+        assert_eq!(deals.len(), 40, "{query}");
+        let keys: Vec<(u64, String)> = deals
+            .iter()
+            .map(|d| (risk(d).unwrap(), d["id"].as_str().unwrap().to_string()))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        if descending {
+            sorted.reverse();
+        }
+        assert_eq!(keys, sorted, "{query}: by (risk, id)");
+    }
+
+    // min_risk, alone and with the risk sort, across pages.
+    let threshold = *scores.iter().nth(1).unwrap();
+    let want: BTreeSet<&str> = all
+        .iter()
+        .filter(|d| risk(d).unwrap() >= threshold)
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert!(!want.is_empty() && want.len() < 40);
+    for query in [
+        format!("min_risk={threshold}"),
+        format!("min_risk={threshold}&sort=-risk"),
+        format!("min_risk={threshold}&sort=risk&order=asc&status=open"),
+    ] {
+        let got = walk(&api, &format!("{base}?limit=4&{query}"), &key).await;
+        let got: BTreeSet<&str> = got.iter().map(|d| d["id"].as_str().unwrap()).collect();
+        assert_eq!(got, want, "{query}");
+    }
+    let none = walk(&api, &format!("{base}?min_risk=100"), &key).await;
+    assert!(none.iter().all(|d| risk(d) == Some(100)));
+
+    // A risk cursor is refused by another sort, and bad values name their field.
+    let res = api.get(&format!("{base}?limit=1&sort=-risk"), &key).await;
+    let cursor = res.body["next_cursor"].as_str().unwrap().to_string();
+    let res = api
+        .get(&format!("{base}?limit=1&sort=amount&cursor={cursor}"), &key)
+        .await;
+    assert_eq!(res.problem(400).as_deref(), Some("cursor"));
+    let res = api.get(&format!("{base}?min_risk=101"), &key).await;
+    assert_eq!(res.problem(400).as_deref(), Some("min_risk"));
+    let res = api.get(&format!("{base}?sort=risky"), &key).await;
+    assert_eq!(res.problem(400).as_deref(), Some("sort"));
+}
+
 // ---- problems -----------------------------------------------------------------
 
 #[tokio::test]
@@ -864,6 +948,9 @@ async fn bad_input_answers_problems() {
         ("status=maybe", "status"),
         ("sort=name", "sort"),
         ("order=sideways", "order"),
+        ("min_risk=101", "min_risk"),
+        ("min_risk=-5", "min_risk"),
+        ("sort=-risk&order=asc", "order"),
         ("colour=red", "colour"),
         ("limit=1&limit=2", "limit"),
         (
@@ -1087,6 +1174,8 @@ async fn probes_request_ids_and_openapi() {
         "ApiKey",
         "DealList",
         "CreatedWorkspaceResponse",
+        "ComputedFields",
+        "RiskReason",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
@@ -1094,6 +1183,20 @@ async fn probes_request_ids_and_openapi() {
         );
     }
     assert!(doc["components"]["schemas"]["ApiKey"]["properties"]["hash"].is_null());
+    assert!(
+        doc["components"]["schemas"]["Deal"]
+            .to_string()
+            .contains("ComputedFields"),
+        "Deal.computed undocumented: {}",
+        doc["components"]["schemas"]["Deal"]
+    );
+    let deal_params = paths["/api/workspaces/{id}/deals"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(
+        deal_params.iter().any(|p| p["name"] == "min_risk"),
+        "min_risk undocumented"
+    );
 
     // Every documented route is really served (never the 404 fallback).
     for (method, path) in pandora_http::ROUTES {
