@@ -29,12 +29,21 @@ Environment (also read from a .env file in the working directory):
                              sync interval of connections whose config sets no
                              sync_interval_minutes [default: 60]
 
-Reserved (read by features still to come; accepted and ignored today):
-  SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_CALLBACK_URL
-                             Salesforce OAuth application
+OAuth (connect HubSpot and Salesforce at /api/auth/<vendor>/authorize?workspaceId=…):
   HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET, HUBSPOT_CALLBACK_URL
-                             HubSpot OAuth application
-  SESSION_SECRET             signs the OAuth state parameter
+                             HubSpot app: all three or none; the callback is the redirect URL
+                             registered with the app, exactly, e.g.
+                             http://localhost:3000/api/auth/hubspot/callback
+  SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_CALLBACK_URL
+                             Salesforce External Client App (consumer key and secret): all three
+                             or none, e.g. http://localhost:3000/api/auth/salesforce/callback
+  SESSION_SECRET             signs the OAuth state; at least 32 characters (`openssl rand -hex 32`);
+                             required once an OAuth application is configured
+  PANDORA_OAUTH_SUCCESS_URL  where the browser is sent after connecting [default: a confirmation page]
+  SALESFORCE_LOGIN_URL       Salesforce login host [default: https://login.salesforce.com;
+                             a sandbox: https://test.salesforce.com, or a My Domain URL]
+  HUBSPOT_OAUTH_BASE_URL     host of HubSpot's consent page [default: https://app.hubspot.com]
+  HUBSPOT_API_BASE_URL       HubSpot's API and token host [default: https://api.hubapi.com]
 
 A bad value stops start-up with one line naming the variable (exit code 2).";
 
@@ -271,8 +280,19 @@ mod tests {
         ] {
             assert!(help.contains(var), "{var} missing from --help");
         }
-        // The vault's keys are documented, no longer reserved.
-        let reserved = help.split("Reserved").nth(1).expect("a Reserved section");
-        assert!(!reserved.contains("CREDENTIAL_ENCRYPTION_KEY"), "{help}");
+        // Nothing is reserved any more: the OAuth variables are read.
+        assert!(!help.contains("Reserved"), "{help}");
+        for var in [
+            "SALESFORCE_CLIENT_SECRET",
+            "SALESFORCE_CALLBACK_URL",
+            "HUBSPOT_CLIENT_SECRET",
+            "HUBSPOT_CALLBACK_URL",
+            "PANDORA_OAUTH_SUCCESS_URL",
+            "SALESFORCE_LOGIN_URL",
+            "HUBSPOT_OAUTH_BASE_URL",
+            "HUBSPOT_API_BASE_URL",
+        ] {
+            assert!(help.contains(var), "{var} missing from --help");
+        }
     }
 }

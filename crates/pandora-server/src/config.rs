@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pandora_core::auth::SecretToken;
+use pandora_core::oauth::{OAuthClient, MIN_STATE_SECRET_LEN};
 use pandora_core::vault::{KeyConfigError, LocalVault};
 use tracing_subscriber::EnvFilter;
 
@@ -87,6 +88,52 @@ pub struct RawConfig {
     pub scheduler: Option<String>,
     /// `PANDORA_SYNC_INTERVAL_MINUTES`: the sync interval of connections that set none.
     pub sync_interval_minutes: Option<String>,
+    /// The OAuth applications and vendor hosts.
+    pub oauth: RawOAuth,
+}
+
+/// The OAuth variables, unvalidated.
+#[derive(Clone, Default)]
+pub struct RawOAuth {
+    /// `SESSION_SECRET`: signs the OAuth `state`.
+    pub session_secret: Option<String>,
+    /// `SALESFORCE_CLIENT_ID`.
+    pub salesforce_client_id: Option<String>,
+    /// `SALESFORCE_CLIENT_SECRET`.
+    pub salesforce_client_secret: Option<String>,
+    /// `SALESFORCE_CALLBACK_URL`.
+    pub salesforce_callback_url: Option<String>,
+    /// `HUBSPOT_CLIENT_ID`.
+    pub hubspot_client_id: Option<String>,
+    /// `HUBSPOT_CLIENT_SECRET`.
+    pub hubspot_client_secret: Option<String>,
+    /// `HUBSPOT_CALLBACK_URL`.
+    pub hubspot_callback_url: Option<String>,
+    /// `SALESFORCE_LOGIN_URL`: the login host (sandbox, My Domain, simulator).
+    pub salesforce_login_url: Option<String>,
+    /// `HUBSPOT_OAUTH_BASE_URL`: the host of HubSpot's consent page.
+    pub hubspot_oauth_base_url: Option<String>,
+    /// `HUBSPOT_API_BASE_URL`: HubSpot's API (and token endpoint) host.
+    pub hubspot_api_base_url: Option<String>,
+    /// `PANDORA_OAUTH_SUCCESS_URL`: where the browser goes after a flow.
+    pub success_url: Option<String>,
+}
+
+impl fmt::Debug for RawOAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets among them: say only which are set.
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+        f.debug_struct("RawOAuth")
+            .field("session_secret", &set(&self.session_secret))
+            .field("salesforce_client_id", &set(&self.salesforce_client_id))
+            .field(
+                "salesforce_client_secret",
+                &set(&self.salesforce_client_secret),
+            )
+            .field("hubspot_client_id", &set(&self.hubspot_client_id))
+            .field("hubspot_client_secret", &set(&self.hubspot_client_secret))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the data lives.
@@ -128,6 +175,27 @@ pub struct Config {
     pub vault: LocalVault,
     /// How this process works the job queue.
     pub jobs: JobsConfig,
+    /// The OAuth applications, the state secret and the vendor hosts.
+    pub oauth: OAuthConfig,
+}
+
+/// The OAuth part of the configuration. `Debug` hides every secret.
+#[derive(Debug, Clone, Default)]
+pub struct OAuthConfig {
+    /// `SESSION_SECRET` (set whenever an application is).
+    pub session_secret: Option<SecretToken>,
+    /// The Salesforce application (`SALESFORCE_CLIENT_ID`, `…_SECRET`, `…_CALLBACK_URL`).
+    pub salesforce: Option<OAuthClient>,
+    /// The HubSpot application (`HUBSPOT_CLIENT_ID`, `…_SECRET`, `…_CALLBACK_URL`).
+    pub hubspot: Option<OAuthClient>,
+    /// `SALESFORCE_LOGIN_URL`, without a trailing `/` (`None`: Salesforce's).
+    pub salesforce_login_url: Option<String>,
+    /// `HUBSPOT_OAUTH_BASE_URL`, without a trailing `/` (`None`: HubSpot's).
+    pub hubspot_oauth_base_url: Option<String>,
+    /// `HUBSPOT_API_BASE_URL`, without a trailing `/` (`None`: HubSpot's).
+    pub hubspot_api_base_url: Option<String>,
+    /// `PANDORA_OAUTH_SUCCESS_URL`.
+    pub success_url: Option<String>,
 }
 
 /// How a process works the job queue.
@@ -208,6 +276,14 @@ pub enum ConfigError {
     /// never the key, and points to `pandora keygen`).
     #[error("{0}")]
     EncryptionKey(#[from] KeyConfigError),
+    /// An OAuth variable is missing or malformed (never echoes a secret).
+    #[error("{var} {problem}")]
+    OAuth {
+        /// The variable.
+        var: String,
+        /// What is wrong and what it should look like.
+        problem: String,
+    },
 }
 
 /// `None` for unset or blank values: `VAR=` in a `.env` means unset.
@@ -368,6 +444,181 @@ fn parse_jobs(raw: &RawConfig) -> Result<JobsConfig, ConfigError> {
     })
 }
 
+/// A set, non-blank value.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Checks that `value` is an absolute `http(s)://host…` URL without spaces;
+/// `base` also refuses a query or fragment and drops a trailing `/`.
+fn http_url(var: &str, value: &str, example: &str, base: bool) -> Result<String, ConfigError> {
+    let bad = || ConfigError::OAuth {
+        var: var.to_string(),
+        problem: format!("is not an absolute http(s) URL ({value:?}); expected e.g. {example}"),
+    };
+    let lower = value.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_name = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host_name.is_empty()
+        || host_name.starts_with(':')
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    if base && (value.contains('?') || value.contains('#')) {
+        return Err(ConfigError::OAuth {
+            var: var.to_string(),
+            problem: format!(
+                "must be a base URL without ? or # ({value:?}); expected e.g. {example}"
+            ),
+        });
+    }
+    Ok(if base {
+        value.trim_end_matches('/').to_string()
+    } else {
+        value.to_string()
+    })
+}
+
+/// One vendor's application: all three variables, or none.
+fn oauth_app(
+    vendor: &str,
+    path: &str,
+    id: &Option<String>,
+    secret: &Option<String>,
+    callback: &Option<String>,
+) -> Result<Option<OAuthClient>, ConfigError> {
+    let names = [
+        format!("{vendor}_CLIENT_ID"),
+        format!("{vendor}_CLIENT_SECRET"),
+        format!("{vendor}_CALLBACK_URL"),
+    ];
+    let values = [given(id), given(secret), given(callback)];
+    if values.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    if let Some(missing) = values.iter().position(Option::is_none) {
+        let set: Vec<&str> = names
+            .iter()
+            .zip(values)
+            .filter(|(_, v)| v.is_some())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        return Err(ConfigError::OAuth {
+            var: names[missing].clone(),
+            problem: format!(
+                "is not set, but {} is; set all three of {}, {} and {} (or none)",
+                set.join(" and "),
+                names[0],
+                names[1],
+                names[2]
+            ),
+        });
+    }
+    let [Some(id), Some(secret), Some(callback)] = values else {
+        return Ok(None);
+    };
+    let redirect_uri = http_url(
+        &names[2],
+        callback,
+        &format!("http://localhost:3000/api/auth/{path}/callback"),
+        false,
+    )?;
+    Ok(Some(OAuthClient {
+        client_id: id.to_string(),
+        client_secret: SecretToken::from_string(secret.to_string()),
+        redirect_uri,
+    }))
+}
+
+fn parse_oauth(raw: &RawOAuth) -> Result<OAuthConfig, ConfigError> {
+    let salesforce = oauth_app(
+        "SALESFORCE",
+        "salesforce",
+        &raw.salesforce_client_id,
+        &raw.salesforce_client_secret,
+        &raw.salesforce_callback_url,
+    )?;
+    let hubspot = oauth_app(
+        "HUBSPOT",
+        "hubspot",
+        &raw.hubspot_client_id,
+        &raw.hubspot_client_secret,
+        &raw.hubspot_callback_url,
+    )?;
+    let expected = format!(
+        "expected at least {MIN_STATE_SECRET_LEN} characters, such as the output of `openssl rand -hex 32`"
+    );
+    let session_secret = match given(&raw.session_secret) {
+        Some(secret) if secret.chars().count() < MIN_STATE_SECRET_LEN => {
+            return Err(ConfigError::OAuth {
+                var: "SESSION_SECRET".into(),
+                problem: format!("is {} characters long; {expected}", secret.chars().count()),
+            })
+        }
+        Some(secret) => Some(SecretToken::from_string(secret.to_string())),
+        None => None,
+    };
+    if session_secret.is_none() {
+        let configured: Vec<&str> = [
+            (salesforce.is_some(), "SALESFORCE_CLIENT_ID"),
+            (hubspot.is_some(), "HUBSPOT_CLIENT_ID"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, v)| *v)
+        .collect();
+        if !configured.is_empty() {
+            return Err(ConfigError::OAuth {
+                var: "SESSION_SECRET".into(),
+                problem: format!(
+                    "is required to sign the OAuth state once an OAuth application is configured ({}); {expected}",
+                    configured.join(", ")
+                ),
+            });
+        }
+    }
+    let base = |var: &str, value: &Option<String>, example: &str| {
+        given(value)
+            .map(|v| http_url(var, v, example, true))
+            .transpose()
+    };
+    Ok(OAuthConfig {
+        session_secret,
+        salesforce,
+        hubspot,
+        salesforce_login_url: base(
+            "SALESFORCE_LOGIN_URL",
+            &raw.salesforce_login_url,
+            "https://test.salesforce.com",
+        )?,
+        hubspot_oauth_base_url: base(
+            "HUBSPOT_OAUTH_BASE_URL",
+            &raw.hubspot_oauth_base_url,
+            "https://app.hubspot.com",
+        )?,
+        hubspot_api_base_url: base(
+            "HUBSPOT_API_BASE_URL",
+            &raw.hubspot_api_base_url,
+            "https://api.hubapi.com",
+        )?,
+        success_url: given(&raw.success_url)
+            .map(|v| {
+                http_url(
+                    "PANDORA_OAUTH_SUCCESS_URL",
+                    v,
+                    "https://app.example.com/settings/integrations",
+                    false,
+                )
+            })
+            .transpose()?,
+    })
+}
+
 impl Config {
     /// Validates `raw`, reporting the first unusable value.
     pub fn from_raw(raw: &RawConfig) -> Result<Config, ConfigError> {
@@ -385,6 +636,7 @@ impl Config {
             )?,
             log_filter: log_filter(raw.rust_log.as_deref(), raw.debug.as_deref())?,
             jobs: parse_jobs(raw)?,
+            oauth: parse_oauth(&raw.oauth)?,
             log_explicit: [&raw.rust_log, &raw.debug]
                 .iter()
                 .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty())),
@@ -728,6 +980,188 @@ mod tests {
             let err = Config::from_raw(&raw(set)).unwrap_err().to_string();
             assert!(err.starts_with(var), "{err}");
             assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    /// A variable and how to set it wrong.
+    type OAuthCase = (&'static str, fn(&mut RawOAuth));
+
+    fn oauth(f: impl FnOnce(&mut RawOAuth)) -> Result<Config, ConfigError> {
+        Config::from_raw(&raw(|r| f(&mut r.oauth)))
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn hubspot(r: &mut RawOAuth) {
+        r.hubspot_client_id = Some("hs-id".into());
+        r.hubspot_client_secret = Some("hs-client-secret".into());
+        r.hubspot_callback_url = Some("http://localhost:3000/api/auth/hubspot/callback".into());
+    }
+
+    #[test]
+    fn oauth_is_off_by_default() {
+        let c = Config::from_raw(&RawConfig::default()).unwrap();
+        assert!(c.oauth.hubspot.is_none() && c.oauth.salesforce.is_none());
+        assert!(c.oauth.session_secret.is_none());
+        assert!(c.oauth.success_url.is_none());
+        // Blank means unset.
+        let c = oauth(|r| {
+            r.hubspot_client_id = Some(" ".into());
+            r.session_secret = Some(String::new());
+        })
+        .unwrap();
+        assert!(c.oauth.hubspot.is_none());
+    }
+
+    #[test]
+    fn an_oauth_application_takes_all_three_variables_and_the_session_secret() {
+        let c = oauth(|r| {
+            hubspot(r);
+            r.session_secret = Some(SECRET.into());
+            r.salesforce_client_id = Some("sf-id".into());
+            r.salesforce_client_secret = Some("sf-client-secret".into());
+            r.salesforce_callback_url =
+                Some("https://pandora.example.com/api/auth/salesforce/callback".into());
+            r.success_url = Some("https://app.example.com/done".into());
+        })
+        .unwrap();
+        let hs = c.oauth.hubspot.as_ref().unwrap();
+        assert_eq!(hs.client_id, "hs-id");
+        assert_eq!(hs.client_secret.expose(), "hs-client-secret");
+        assert_eq!(
+            hs.redirect_uri,
+            "http://localhost:3000/api/auth/hubspot/callback"
+        );
+        let sf = c.oauth.salesforce.as_ref().unwrap();
+        assert_eq!(
+            sf.redirect_uri,
+            "https://pandora.example.com/api/auth/salesforce/callback"
+        );
+        assert_eq!(c.oauth.session_secret.as_ref().unwrap().expose(), SECRET);
+        assert_eq!(
+            c.oauth.success_url.as_deref(),
+            Some("https://app.example.com/done")
+        );
+        let dbg = format!("{c:?}");
+        for secret in ["hs-client-secret", "sf-client-secret", SECRET] {
+            assert!(!dbg.contains(secret), "Debug shows {secret}: {dbg}");
+        }
+    }
+
+    #[test]
+    fn a_partial_oauth_application_names_the_missing_variable_in_one_line() {
+        let cases: [OAuthCase; 4] = [
+            ("HUBSPOT_CLIENT_SECRET", |r| {
+                hubspot(r);
+                r.hubspot_client_secret = None;
+            }),
+            ("HUBSPOT_CALLBACK_URL", |r| {
+                hubspot(r);
+                r.hubspot_callback_url = Some("  ".into());
+            }),
+            ("HUBSPOT_CLIENT_ID", |r| {
+                hubspot(r);
+                r.hubspot_client_id = None;
+            }),
+            ("SALESFORCE_CLIENT_SECRET", |r| {
+                r.salesforce_client_id = Some("sf-id".into());
+            }),
+        ];
+        for (var, set) in cases {
+            let msg = oauth(|r| {
+                r.session_secret = Some(SECRET.into());
+                set(r);
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(msg.starts_with(&format!("{var} is not set, but ")), "{msg}");
+            assert!(
+                !msg.contains('\n') && !msg.contains("hs-client-secret"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_session_secret_is_required_with_an_application_and_long_enough() {
+        let msg = oauth(hubspot).unwrap_err().to_string();
+        assert!(msg.starts_with("SESSION_SECRET is required"), "{msg}");
+        assert!(msg.contains("HUBSPOT_CLIENT_ID"), "{msg}");
+        let msg = oauth(|r| {
+            hubspot(r);
+            r.session_secret = Some("short-secret".into());
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.starts_with("SESSION_SECRET is 12 characters long; expected at least 32"),
+            "{msg}"
+        );
+        assert!(!msg.contains("short-secret"), "{msg}");
+        // Without an application, a set secret is still checked, and none is needed.
+        assert!(oauth(|r| r.session_secret = Some("short".into())).is_err());
+        assert!(oauth(|r| r.session_secret = Some(SECRET.into())).is_ok());
+    }
+
+    #[test]
+    fn callback_and_host_urls_must_be_absolute_http_urls() {
+        for bad in [
+            "localhost:3000/api/auth/hubspot/callback",
+            "/api/auth/hubspot/callback",
+            "ftp://x/cb",
+            "https://",
+            "https:///cb",
+            "http://exa mple.com/cb",
+        ] {
+            let msg = oauth(|r| {
+                hubspot(r);
+                r.session_secret = Some(SECRET.into());
+                r.hubspot_callback_url = Some(bad.into());
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                msg.starts_with("HUBSPOT_CALLBACK_URL is not an absolute http(s) URL"),
+                "{bad}: {msg}"
+            );
+            assert!(msg.contains("http://localhost:3000/api/auth/hubspot/callback"));
+        }
+        let c = oauth(|r| {
+            r.salesforce_login_url = Some("https://test.salesforce.com/".into());
+            r.hubspot_oauth_base_url = Some("http://127.0.0.1:9000".into());
+            r.hubspot_api_base_url = Some("http://127.0.0.1:9001/".into());
+        })
+        .unwrap();
+        assert_eq!(
+            c.oauth.salesforce_login_url.as_deref(),
+            Some("https://test.salesforce.com")
+        );
+        assert_eq!(
+            c.oauth.hubspot_oauth_base_url.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(
+            c.oauth.hubspot_api_base_url.as_deref(),
+            Some("http://127.0.0.1:9001")
+        );
+        let cases: [OAuthCase; 4] = [
+            ("SALESFORCE_LOGIN_URL", |r| {
+                r.salesforce_login_url = Some("test.salesforce.com".into())
+            }),
+            ("HUBSPOT_OAUTH_BASE_URL", |r| {
+                r.hubspot_oauth_base_url = Some("https://app.hubspot.com?x=1".into())
+            }),
+            ("HUBSPOT_API_BASE_URL", |r| {
+                r.hubspot_api_base_url = Some("api.hubapi.com".into())
+            }),
+            ("PANDORA_OAUTH_SUCCESS_URL", |r| {
+                r.success_url = Some("/done".into())
+            }),
+        ];
+        for (var, set) in cases {
+            let msg = oauth(set).unwrap_err().to_string();
+            assert!(msg.starts_with(var), "{msg}");
+            assert!(!msg.contains('\n'), "{msg}");
         }
     }
 }

@@ -127,6 +127,19 @@ fn raw_config(cli: &Cli, matches: &ArgMatches) -> RawConfig {
         job_lease_seconds: env("PANDORA_JOB_LEASE_SECONDS"),
         scheduler: env("PANDORA_SCHEDULER"),
         sync_interval_minutes: env("PANDORA_SYNC_INTERVAL_MINUTES"),
+        oauth: crate::config::RawOAuth {
+            session_secret: env("SESSION_SECRET"),
+            salesforce_client_id: env("SALESFORCE_CLIENT_ID"),
+            salesforce_client_secret: env("SALESFORCE_CLIENT_SECRET"),
+            salesforce_callback_url: env("SALESFORCE_CALLBACK_URL"),
+            hubspot_client_id: env("HUBSPOT_CLIENT_ID"),
+            hubspot_client_secret: env("HUBSPOT_CLIENT_SECRET"),
+            hubspot_callback_url: env("HUBSPOT_CALLBACK_URL"),
+            salesforce_login_url: env("SALESFORCE_LOGIN_URL"),
+            hubspot_oauth_base_url: env("HUBSPOT_OAUTH_BASE_URL"),
+            hubspot_api_base_url: env("HUBSPOT_API_BASE_URL"),
+            success_url: env("PANDORA_OAUTH_SUCCESS_URL"),
+        },
     }
 }
 

@@ -85,15 +85,59 @@ fn log_vault(vault: &LocalVault) {
     }
 }
 
+/// Says once, at start, which OAuth flows are open (never a secret).
+fn log_oauth(config: &Config) {
+    for (vendor, client) in [
+        ("hubspot", &config.oauth.hubspot),
+        ("salesforce", &config.oauth.salesforce),
+    ] {
+        match client {
+            Some(c) => tracing::info!(
+                vendor,
+                callback = %c.redirect_uri,
+                "OAuth flow open at /api/auth/{vendor}/authorize"
+            ),
+            None => tracing::debug!(vendor, "no OAuth application configured"),
+        }
+    }
+}
+
+/// The vendor hosts of the configuration (the vendors' own where unset).
+fn vendor_hosts(config: &Config) -> pandora_connectors::VendorHosts {
+    let oauth = &config.oauth;
+    pandora_connectors::VendorHosts::default()
+        .with_hubspot(pandora_connectors::hubspot::HubSpotHosts::new(
+            oauth.hubspot_oauth_base_url.as_deref(),
+            oauth.hubspot_api_base_url.as_deref(),
+        ))
+        .with_salesforce(pandora_connectors::salesforce::SalesforceHosts::new(
+            oauth.salesforce_login_url.as_deref(),
+        ))
+}
+
 /// Builds the facade over the opened store, with every connector of
-/// `pandora-connectors`.
+/// `pandora-connectors` (against the configured vendor hosts) and the
+/// configured OAuth applications.
 pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Pandora, Failure> {
     let mut builder = Pandora::builder()
         .shared_store(store)
         .vault(config.vault.clone())
-        .connectors(pandora_connectors::all());
+        .connectors(pandora_connectors::all_with(vendor_hosts(config)));
     if let Some(token) = &config.admin_token {
         builder = builder.admin_token(token);
+    }
+    let oauth = &config.oauth;
+    if let Some(secret) = &oauth.session_secret {
+        builder = builder.oauth_state_secret(secret);
+    }
+    if let Some(client) = &oauth.hubspot {
+        builder = builder.oauth_client("hubspot", client.clone());
+    }
+    if let Some(client) = &oauth.salesforce {
+        builder = builder.oauth_client("salesforce", client.clone());
+    }
+    if let Some(url) = &oauth.success_url {
+        builder = builder.oauth_success_url(url.clone());
     }
     builder
         .build()
@@ -103,6 +147,7 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Pandora, Failure>
 /// Runs the server until a shutdown signal; returns once it has stopped.
 pub async fn run(config: Config, logging: &Logging) -> Result<(), Failure> {
     log_vault(&config.vault);
+    log_oauth(&config);
     let opened = database::open_migrated(&config.database).await?;
     logging.database_opened();
     tracing::info!(database = %database::describe(&config.database), "database ready");

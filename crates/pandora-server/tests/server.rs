@@ -356,6 +356,97 @@ fn a_bad_address_stops_start_up_with_one_line() {
 }
 
 #[test]
+fn oauth_follows_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    // Part of an application: one line naming the missing variable.
+    let out = pandora(dir.path())
+        .env("PANDORA_ADDR", "127.0.0.1:0")
+        .env("HUBSPOT_CLIENT_ID", "hs-app-id")
+        .env(
+            "HUBSPOT_CALLBACK_URL",
+            "http://localhost:3000/api/auth/hubspot/callback",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: HUBSPOT_CLIENT_SECRET is not set, but HUBSPOT_CLIENT_ID"),
+        "{stderr}"
+    );
+
+    // A HubSpot app against a configured consent host; Salesforce unset.
+    let admin = "a".repeat(40);
+    let session = "s3ss10n-s3cr3t-".repeat(3);
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            ("PANDORA_ADMIN_TOKEN", admin.as_str()),
+            ("CREDENTIAL_ENCRYPTION_KEY", &"0123456789abcdef".repeat(4)),
+            ("HUBSPOT_CLIENT_ID", "hs-app-id"),
+            ("HUBSPOT_CLIENT_SECRET", "hs-app-secret-value"),
+            (
+                "HUBSPOT_CALLBACK_URL",
+                "http://localhost:3000/api/auth/hubspot/callback",
+            ),
+            ("HUBSPOT_OAUTH_BASE_URL", "http://127.0.0.1:9/"),
+            ("SESSION_SECRET", session.as_str()),
+        ],
+    );
+    let ws = server.request(
+        "POST",
+        "/api/workspaces",
+        Some(&admin),
+        Some(json!({"name": "Acme"})),
+    );
+    assert_eq!(ws.status, 201, "{:?}", ws.body);
+    let id = ws.body["workspace"]["id"].as_str().unwrap().to_string();
+    let res = server.request(
+        "GET",
+        &format!("/api/auth/hubspot/authorize?workspaceId={id}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(res.status, 302, "{:?}", res.body);
+    let location = res.header("location").unwrap();
+    assert!(
+        location.starts_with("http://127.0.0.1:9/oauth/authorize?"),
+        "{location}"
+    );
+    assert!(location.contains("client_id=hs-app-id"), "{location}");
+    assert!(
+        location.contains(
+            "redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fapi%2Fauth%2Fhubspot%2Fcallback"
+        ),
+        "{location}"
+    );
+    let res = server.request(
+        "GET",
+        &format!("/api/auth/salesforce/authorize?workspaceId={id}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(res.status, 503, "{:?}", res.body);
+    assert!(
+        res.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("SALESFORCE_CLIENT_ID"),
+        "{:?}",
+        res.body
+    );
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("OAuth flow open at /api/auth/hubspot/authorize"),
+        "{stderr}"
+    );
+    for secret in ["hs-app-secret-value", session.as_str()] {
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
+}
+
+#[test]
 fn an_unreachable_database_is_one_line_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let out = pandora(dir.path())
