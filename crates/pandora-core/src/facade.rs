@@ -3,12 +3,14 @@
 mod connectors;
 mod jobs;
 mod oauth;
+mod skills;
 
 pub use connectors::{
     Connected, ConnectionHealth, ConnectionSummary, LiveCheck, DEFAULT_CHECK_TIMEOUT,
 };
 pub use jobs::{Disconnected, JobOutcome, RetryPolicy, DEFAULT_MAX_ATTEMPTS};
 pub use oauth::{AuthorizeStart, DEFAULT_STATE_TTL};
+pub use skills::{SkillRunRequest, SkillSettingsView, StartedSkillRun, SKILL_WAIT};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -59,6 +61,7 @@ pub struct CreatedApiKey {
 pub struct PandoraBuilder {
     store: Option<Arc<dyn Store>>,
     connectors: ConnectorRegistry,
+    skills: crate::skill::SkillRegistry,
     vault: Option<Arc<dyn CredentialVault>>,
     admin_token_hash: Option<Vec<u8>>,
     check_timeout: Option<std::time::Duration>,
@@ -92,6 +95,12 @@ impl PandoraBuilder {
         self
     }
 
+    /// The skills this deployment offers (e.g. `pandora_skills::all()`).
+    pub fn skills(mut self, skills: crate::skill::SkillRegistry) -> Self {
+        self.skills = skills;
+        self
+    }
+
     /// Accept this admin token (e.g. `PANDORA_ADMIN_TOKEN`). Without one, the
     /// hash kept by [`Pandora::ensure_admin_token`] is used.
     pub fn admin_token(mut self, token: &SecretToken) -> Self {
@@ -118,6 +127,7 @@ impl PandoraBuilder {
             inner: Arc::new(Inner {
                 store,
                 connectors: self.connectors,
+                skills: self.skills,
                 vault: self
                     .vault
                     .unwrap_or_else(|| Arc::new(LocalVault::without_key())),
@@ -132,6 +142,7 @@ impl PandoraBuilder {
 struct Inner {
     store: Arc<dyn Store>,
     connectors: ConnectorRegistry,
+    skills: crate::skill::SkillRegistry,
     vault: Arc<dyn CredentialVault>,
     admin_token_hash: Option<Vec<u8>>,
     check_timeout: std::time::Duration,

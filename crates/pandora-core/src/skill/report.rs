@@ -83,23 +83,40 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// Accumulates an [`Explained`] figure deal by deal.
-#[derive(Debug, Clone, Default)]
+/// Accumulates an [`Explained`] figure deal by deal, in memory bounded by
+/// the listing limit: it keeps the total, the count, and only the largest
+/// parts (each with a caller's token, turned into [`DealEvidence`] by
+/// [`finish`](Self::finish) for the listed deals only).
+#[derive(Debug, Clone)]
 pub struct ExplainedBuilder {
     total: Decimal,
-    items: Vec<(Decimal, DealEvidence)>,
+    count: u64,
+    cap: usize,
+    top: Vec<(Decimal, Uuid, usize)>,
 }
 
 impl ExplainedBuilder {
-    /// An empty figure.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty figure that will list at most `cap` deals.
+    pub fn new(cap: usize) -> Self {
+        ExplainedBuilder {
+            total: Decimal::ZERO,
+            count: 0,
+            cap,
+            top: Vec::new(),
+        }
     }
 
-    /// Adds a deal's part.
-    pub fn push(&mut self, amount: Decimal, evidence: DealEvidence) {
+    /// Adds a deal's part; `token` is the caller's key to describe it later.
+    pub fn push(&mut self, amount: Decimal, deal_id: Uuid, token: usize) {
         self.total += amount;
-        self.items.push((amount, evidence));
+        self.count += 1;
+        if self.cap == 0 {
+            return;
+        }
+        self.top.push((amount, deal_id, token));
+        if self.top.len() >= self.cap.saturating_mul(2).max(64) {
+            self.trim();
+        }
     }
 
     /// The total so far.
@@ -109,31 +126,30 @@ impl ExplainedBuilder {
 
     /// The number of deals so far.
     pub fn count(&self) -> u64 {
-        self.items.len() as u64
+        self.count
     }
 
-    /// Adds every deal of `other`.
-    pub fn extend(&mut self, other: &ExplainedBuilder) {
-        self.total += other.total;
-        self.items.extend(other.items.iter().cloned());
-    }
-
-    /// The figure, listing at most `limit` deals: largest absolute part
-    /// first, ties by deal id.
-    pub fn finish(&self, limit: usize) -> Explained {
-        let mut order: Vec<&(Decimal, DealEvidence)> = self.items.iter().collect();
-        order.sort_by(|a, b| {
+    /// Keeps the `cap` largest parts (largest absolute amount first, ties by
+    /// deal id, then token).
+    fn trim(&mut self) {
+        self.top.sort_by(|a, b| {
             b.0.abs()
                 .cmp(&a.0.abs())
-                .then_with(|| a.1.deal_id.cmp(&b.1.deal_id))
-                .then_with(|| a.1.why.cmp(&b.1.why))
+                .then_with(|| a.1.cmp(&b.1))
+                .then_with(|| a.2.cmp(&b.2))
         });
-        let deals: Vec<DealEvidence> = order.iter().take(limit).map(|(_, e)| e.clone()).collect();
-        let count = self.items.len() as u64;
+        self.top.truncate(self.cap);
+    }
+
+    /// The figure: the listed deals described by `evidence(token)`.
+    pub fn finish(&self, evidence: impl Fn(usize) -> DealEvidence) -> Explained {
+        let mut sorted = self.clone();
+        sorted.trim();
+        let deals: Vec<DealEvidence> = sorted.top.iter().map(|&(_, _, t)| evidence(t)).collect();
         Explained {
             amount: money(self.total),
-            count,
-            more: count - deals.len() as u64,
+            count: self.count,
+            more: self.count - deals.len() as u64,
             deals,
         }
     }

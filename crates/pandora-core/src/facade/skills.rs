@@ -1,0 +1,409 @@
+//! Skills: the registry, running a skill (recorded as a [`SkillRun`]), the
+//! run history, a workspace's skill settings, and quotas.
+//!
+//! For now a run executes in a task of the calling process
+//! ([`Pandora::start_skill_run`]); queue-based execution and scheduling come
+//! with the scheduler's skill jobs. A process that stops mid-run leaves the
+//! run `running`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{run_error, Pandora};
+use crate::error::{Error, Result};
+use crate::model::{self, NewQuota, Quota, RunStatus, SkillRun, WorkspaceId};
+use crate::query::{Page, PageRequest};
+use crate::skill::loader::{load_context, LoadRequest};
+use crate::skill::{PreviousReport, SettingSpec, Settings, Skill, SkillContext, SkillRegistry};
+
+/// How long `POST …/run?wait=true` waits for a run to finish.
+pub const SKILL_WAIT: Duration = Duration::from_secs(30);
+
+/// Most quota rows one call may set.
+const MAX_QUOTAS: usize = 10_000;
+
+/// What to run a skill on.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SkillRunRequest {
+    /// Period label (`2026-Q2`, `2026-05`, `2026`, `2026-04-01..2026-05-15`);
+    /// default: the quarter holding `as_of`.
+    #[serde(default)]
+    pub period: Option<String>,
+    /// See the data as it stood at this time (RFC 3339, not in the
+    /// future); default: now.
+    #[serde(default)]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Settings for this run only, over the workspace's.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// A skill's settings in a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SkillSettingsView {
+    /// The skill.
+    pub skill: String,
+    /// Every setting, valued: the workspace's where set, else the default.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub settings: serde_json::Value,
+    /// Only what the workspace set.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub overrides: serde_json::Value,
+    /// The skill's settings schema.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub schema: Vec<SettingSpec>,
+}
+
+/// A run just started: its record (running) and the task finishing it.
+#[derive(Debug)]
+pub struct StartedSkillRun {
+    /// The run as created.
+    pub run: SkillRun,
+    /// Resolves to the finished run.
+    pub done: tokio::task::JoinHandle<Result<SkillRun>>,
+}
+
+/// A run prepared by [`Pandora::prepare_skill_run`]: the record to create,
+/// and what the loader needs.
+struct Prepared {
+    skill: std::sync::Arc<dyn Skill>,
+    run: SkillRun,
+    load: LoadRequest,
+}
+
+impl Pandora {
+    /// The skills this deployment offers.
+    pub fn skills(&self) -> &SkillRegistry {
+        &self.inner.skills
+    }
+
+    /// Resolves a request: the skill (unknown → [`Error::NotFound`] listing
+    /// the known ones), the as-of time, the period and the settings
+    /// (defaults, then the workspace's, then the request's; a bad one →
+    /// [`Error::InvalidInput`] naming `settings.<name>`), and the previous
+    /// succeeded run of the same period.
+    async fn prepare_skill_run(
+        &self,
+        workspace: WorkspaceId,
+        skill_id: &str,
+        request: &SkillRunRequest,
+    ) -> Result<Prepared> {
+        let skill = self.inner.skills.get(skill_id)?;
+        let info = skill.info();
+        let store = &self.inner.store;
+        store.get_workspace(workspace).await?;
+        let now = model::now();
+        let as_of = match request.as_of {
+            Some(t) if t > now => {
+                return Err(Error::invalid("as_of", "must not be in the future"));
+            }
+            Some(t) => model::truncate_micros(t),
+            None => now,
+        };
+        let period = match &request.period {
+            Some(label) => self.inner.skills.parse_period(label)?,
+            None => self.inner.skills.default_period(as_of),
+        };
+        let stored = store.get_skill_settings(workspace, info.id).await?;
+        let settings = Settings::resolve(
+            &info.settings,
+            &[
+                stored.as_ref().unwrap_or(&serde_json::Value::Null),
+                request
+                    .settings
+                    .as_ref()
+                    .unwrap_or(&serde_json::Value::Null),
+            ],
+        )?;
+        let previous = store
+            .latest_skill_run(workspace, info.id, Some(&period.label))
+            .await?
+            .and_then(|r| {
+                Some(PreviousReport {
+                    run_id: r.id,
+                    as_of: r.as_of,
+                    report: r.report?,
+                })
+            });
+        let run = SkillRun {
+            id: model::new_id(),
+            workspace_id: workspace,
+            skill: info.id.to_string(),
+            period: Some(period.label.clone()),
+            period_start: Some(period.start),
+            period_end: Some(period.end),
+            as_of,
+            settings: settings.to_value(),
+            status: RunStatus::Running,
+            report: None,
+            error: None,
+            started_at: now,
+            finished_at: None,
+        };
+        Ok(Prepared {
+            skill,
+            run,
+            load: LoadRequest {
+                workspace,
+                as_of,
+                period,
+                settings,
+                inputs: info.inputs,
+                previous,
+            },
+        })
+    }
+
+    /// The context a run of `skill` with `request` would see (what
+    /// [`Pandora::run_skill`] loads), without recording anything: for
+    /// tools, tests and benchmarks.
+    pub async fn skill_context(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        request: &SkillRunRequest,
+    ) -> Result<SkillContext> {
+        let prepared = self.prepare_skill_run(workspace, skill, request).await?;
+        load_context(self.inner.store.as_ref(), prepared.load).await
+    }
+
+    /// Runs a skill now, in this task, and returns the finished run.
+    ///
+    /// The run is recorded `running` first, then loaded and computed (the
+    /// computation on a blocking thread) and finished: `succeeded` with the
+    /// report, or `failed` with the error's message (e.g. a period that
+    /// starts after the as-of time). `Err` only for what prevents the
+    /// record: unknown skill or workspace, invalid request, store errors.
+    pub async fn run_skill(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        request: &SkillRunRequest,
+    ) -> Result<SkillRun> {
+        let prepared = self.prepare_skill_run(workspace, skill, request).await?;
+        self.inner
+            .store
+            .create_skill_run(workspace, &prepared.run)
+            .await?;
+        self.execute_skill_run(prepared).await
+    }
+
+    /// Records a run `running` and finishes it in a spawned task; returns at
+    /// once with the run and the task's handle.
+    pub async fn start_skill_run(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        request: &SkillRunRequest,
+    ) -> Result<StartedSkillRun> {
+        let prepared = self.prepare_skill_run(workspace, skill, request).await?;
+        self.inner
+            .store
+            .create_skill_run(workspace, &prepared.run)
+            .await?;
+        let run = prepared.run.clone();
+        let this = self.clone();
+        let done = tokio::spawn(async move { this.execute_skill_run(prepared).await });
+        Ok(StartedSkillRun { run, done })
+    }
+
+    /// Loads, computes and finishes a created run.
+    async fn execute_skill_run(&self, prepared: Prepared) -> Result<SkillRun> {
+        let Prepared { skill, run, load } = prepared;
+        let ws = run.workspace_id;
+        let store = &self.inner.store;
+        let outcome: Result<serde_json::Value> = async {
+            let ctx = load_context(store.as_ref(), load).await?;
+            let report = tokio::task::spawn_blocking(move || skill.run(&ctx))
+                .await
+                .map_err(|e| Error::internal(format!("the skill's task failed: {e}")))??;
+            Ok(serde_json::to_value(report)?)
+        }
+        .await;
+        let (status, report, error) = match outcome {
+            Ok(report) => (RunStatus::Succeeded, Some(report), None),
+            Err(e) => {
+                tracing::warn!(workspace_id = %ws, skill = %run.skill, run_id = %run.id, error = %e, "skill run failed");
+                (RunStatus::Failed, None, Some(run_error(&e)))
+            }
+        };
+        let finished = store
+            .finish_skill_run(
+                ws,
+                run.id,
+                status,
+                report.as_ref(),
+                error.as_deref(),
+                model::now(),
+            )
+            .await?;
+        tracing::info!(workspace_id = %ws, skill = %run.skill, run_id = %run.id, status = status.as_str(), "skill run finished");
+        Ok(finished)
+    }
+
+    /// A skill's runs in the workspace, newest first.
+    pub async fn skill_runs(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        page: &PageRequest,
+    ) -> Result<Page<SkillRun>> {
+        self.inner.skills.get(skill)?;
+        page.validate()?;
+        self.inner
+            .store
+            .list_skill_runs(workspace, skill, page)
+            .await
+    }
+
+    /// One run of the skill ([`Error::NotFound`] for a run of another skill
+    /// or workspace).
+    pub async fn skill_run(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        run_id: Uuid,
+    ) -> Result<SkillRun> {
+        self.inner.skills.get(skill)?;
+        let run = self.inner.store.get_skill_run(workspace, run_id).await?;
+        if run.skill != skill {
+            return Err(Error::not_found("skill run", run_id));
+        }
+        Ok(run)
+    }
+
+    /// The skill's latest succeeded run (of the period `period` when given,
+    /// a label the calendar canonicalizes); [`Error::NotFound`] when none.
+    pub async fn latest_skill_run(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        period: Option<&str>,
+    ) -> Result<SkillRun> {
+        self.inner.skills.get(skill)?;
+        let label = period
+            .map(|p| self.inner.skills.parse_period(p).map(|p| p.label))
+            .transpose()?;
+        self.inner
+            .store
+            .latest_skill_run(workspace, skill, label.as_deref())
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "skill run",
+                    format!(
+                        "no succeeded run of {skill}{} yet",
+                        label.map(|l| format!(" for {l}")).unwrap_or_default()
+                    ),
+                )
+            })
+    }
+
+    /// The workspace's settings of a skill, with the defaults filled in.
+    pub async fn skill_settings(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+    ) -> Result<SkillSettingsView> {
+        let info = self.inner.skills.get(skill)?.info();
+        self.inner.store.get_workspace(workspace).await?;
+        let stored = self
+            .inner
+            .store
+            .get_skill_settings(workspace, info.id)
+            .await?
+            .unwrap_or_else(|| serde_json::json!({}));
+        let settings = Settings::resolve(&info.settings, &[&stored])?;
+        Ok(SkillSettingsView {
+            skill: info.id.to_string(),
+            settings: settings.to_value(),
+            overrides: stored,
+            schema: info.settings,
+        })
+    }
+
+    /// Replaces the workspace's settings of a skill with `overrides` (only
+    /// the keys to change; `{}` restores every default), validated against
+    /// the skill's schema ([`Error::InvalidInput`] naming `settings.<name>`).
+    pub async fn put_skill_settings(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        overrides: serde_json::Value,
+    ) -> Result<SkillSettingsView> {
+        let info = self.inner.skills.get(skill)?.info();
+        self.inner.store.get_workspace(workspace).await?;
+        let valid = Settings::validate(&info.settings, &overrides)?;
+        let overrides = serde_json::Value::Object(valid);
+        self.inner
+            .store
+            .put_skill_settings(workspace, info.id, &overrides, model::now())
+            .await?;
+        self.skill_settings(workspace, skill).await
+    }
+
+    /// Sets quotas: each row replaces its `(user, period)`. Periods are
+    /// stored in the calendar's canonical form (`2026-q2` → `2026-Q2`); an
+    /// invalid one is [`Error::InvalidInput`] on `quotas[i].period`.
+    pub async fn put_quotas(
+        &self,
+        workspace: WorkspaceId,
+        quotas: Vec<NewQuota>,
+    ) -> Result<Vec<Quota>> {
+        if quotas.len() > MAX_QUOTAS {
+            return Err(Error::invalid(
+                "quotas",
+                format!("at most {MAX_QUOTAS} rows per call"),
+            ));
+        }
+        self.inner.store.get_workspace(workspace).await?;
+        let mut rows = Vec::with_capacity(quotas.len());
+        for (i, mut q) in quotas.into_iter().enumerate() {
+            q.period = self
+                .inner
+                .skills
+                .parse_period(&q.period)
+                .map_err(|e| match e {
+                    Error::InvalidInput { message, .. } => {
+                        Error::invalid(format!("quotas[{i}].period"), message)
+                    }
+                    other => other,
+                })?
+                .label;
+            if q.amount.scale() > 4 && q.amount != q.amount.round_dp(4) {
+                return Err(Error::invalid(
+                    format!("quotas[{i}].amount"),
+                    "must have at most 4 decimal places",
+                ));
+            }
+            rows.push(q);
+        }
+        self.inner
+            .store
+            .put_quotas(workspace, &rows, model::now())
+            .await
+    }
+
+    /// The workspace's quotas, of one period when given (canonicalized).
+    pub async fn list_quotas(
+        &self,
+        workspace: WorkspaceId,
+        period: Option<&str>,
+    ) -> Result<Vec<Quota>> {
+        self.inner.store.get_workspace(workspace).await?;
+        let label = period
+            .map(|p| self.inner.skills.parse_period(p).map(|p| p.label))
+            .transpose()?;
+        self.inner
+            .store
+            .list_quotas(workspace, label.as_deref())
+            .await
+    }
+}
