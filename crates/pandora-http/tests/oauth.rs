@@ -1259,3 +1259,134 @@ async fn connecting_with_expired_tokens_stores_the_refreshed_ones() {
     );
     env.assert_never_shown(&["pasted-access", "pasted-refresh", "access-1", "refresh-1"]);
 }
+
+// ---- HubSpot's own provider ------------------------------------------------------
+
+/// The HubSpot connector's `OAuthProvider` (pandora-connectors) through the
+/// same machinery, against a simulator standing in for both HubSpot hosts.
+#[tokio::test]
+async fn hubspots_provider_completes_the_flow_and_refreshes_through_pandora() {
+    use pandora_connectors::hubspot::HubSpotHosts;
+    use pandora_connectors::VendorHosts;
+
+    capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("pandora.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let hubspot = MockServer::start().await;
+    let hosts = HubSpotHosts::new(Some(&hubspot.uri()), Some(&hubspot.uri()));
+    let pandora = Pandora::builder()
+        .store(store)
+        .vault(LocalVault::new(MasterKey::from_bytes(&[6u8; 32])))
+        .connectors(pandora_connectors::all_with(
+            VendorHosts::default().with_hubspot(hosts),
+        ))
+        .oauth_client("hubspot", client("hubspot"))
+        .oauth_state_secret(&SecretToken::from_string(SESSION_SECRET.into()))
+        .token_refresh(settings())
+        .build()
+        .unwrap();
+    let ws = pandora
+        .create_workspace(NewWorkspace {
+            name: "Acme".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .workspace
+        .id;
+
+    let start = pandora.oauth_authorize(ws, "hubspot").await.unwrap();
+    let url = Url::parse(&start.url).unwrap();
+    assert_eq!(url.path(), "/oauth/authorize");
+    let q: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert_eq!(
+        param(&q, "redirect_uri"),
+        Some("http://localhost:3000/api/auth/hubspot/callback")
+    );
+    assert!(param(&q, "scope")
+        .unwrap()
+        .contains("crm.objects.deals.read"));
+    let state = param(&q, "state").unwrap().to_string();
+
+    Mock::given(method("POST"))
+        .and(path("/oauth/v1/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "token_type": "bearer",
+            "access_token": "hs-access-1",
+            "refresh_token": "hs-refresh-1",
+            "expires_in": 1800
+        })))
+        .mount(&hubspot)
+        .await;
+    let connection = pandora
+        .oauth_callback("hubspot", "hs-code", &state)
+        .await
+        .unwrap();
+    assert_eq!(connection.status, ConnectionStatus::Active);
+
+    // HubSpot tokens expire after 30 minutes: one whose expiry is near is
+    // refreshed before use, once for many callers.
+    let near = json!({
+        "access_token": "hs-access-1",
+        "refresh_token": "hs-refresh-1",
+        "expires_at": (Utc::now() + chrono::Duration::minutes(2)).to_rfc3339(),
+    });
+    pandora
+        .connect(ws, "hubspot", Credentials::from_json(&near), json!({}))
+        .await
+        .unwrap();
+    Mock::given(method("POST"))
+        .and(path("/oauth/v1/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_millis(150))
+                .set_body_json(json!({
+                    "token_type": "bearer",
+                    "access_token": "hs-access-2",
+                    "refresh_token": "hs-refresh-2",
+                    "expires_in": 1800
+                })),
+        )
+        .mount(&hubspot)
+        .await;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let pandora = pandora.clone();
+            tokio::spawn(async move {
+                let source = pandora.token_source(ws, "hubspot").await.unwrap().unwrap();
+                source.access_token().await.unwrap().expose().to_string()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "hs-access-2");
+    }
+    let refreshes: Vec<String> = hubspot
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .filter(|b| b.contains("grant_type=refresh_token"))
+        .collect();
+    assert_eq!(refreshes.len(), 1, "{refreshes:?}");
+    assert!(refreshes[0].contains("refresh_token=hs-refresh-1"));
+    assert!(refreshes[0].contains(&format!("client_secret={CLIENT_SECRET}")));
+    let c = pandora.connection(ws, "hubspot").await.unwrap();
+    let stored: StoredTokens = pandora
+        .open_credentials(&c)
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(stored.refresh_token.as_deref(), Some("hs-refresh-2"));
+}
