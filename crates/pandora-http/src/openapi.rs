@@ -10,7 +10,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref};
 use utoipa::{IntoParams, Modify, OpenApi};
 
 use crate::problem::{Problem, PROBLEM_JSON};
-use crate::routes::{self, api_keys, connectors, data, health, oauth, workspaces};
+use crate::routes::{self, api_keys, connectors, data, health, oauth, skills, workspaces};
 
 /// `limit` and `cursor`, taken by every list.
 #[derive(IntoParams)]
@@ -108,6 +108,15 @@ pub(crate) struct DealListParams {
         connectors::list_runs,
         oauth::authorize,
         oauth::callback,
+        skills::list_skills,
+        skills::run,
+        skills::list_runs,
+        skills::get_run,
+        skills::latest,
+        skills::get_settings,
+        skills::put_settings,
+        skills::put_quotas,
+        skills::list_quotas,
     ),
     components(schemas(
         Problem,
@@ -123,6 +132,10 @@ pub(crate) struct DealListParams {
         connectors::SyncRequest,
         oauth::AuthorizeResponse,
         oauth::OAuthConnected,
+        routes::SkillRunList,
+        skills::SkillList,
+        skills::QuotasRequest,
+        skills::QuotaList,
     )),
     modifiers(&ProblemResponses),
     tags(
@@ -131,6 +144,7 @@ pub(crate) struct DealListParams {
         (name = "api-keys", description = "Workspace-scoped API keys"),
         (name = "connectors", description = "Connectors and a workspace's connections: connect, sync, health, disconnect, runs"),
         (name = "oauth", description = "OAuth 2.0 flows that connect a workspace to a vendor (authorize with a key; the vendor calls back with a signed state)"),
+        (name = "skills", description = "Skills (pipeline waterfall, forecast rollup, …): run them, their results and settings, and quotas"),
         (name = "health", description = "Probes (no authentication)"),
     )
 )]

@@ -5,6 +5,7 @@ pub mod connectors;
 pub mod data;
 pub mod health;
 pub mod oauth;
+pub mod skills;
 pub mod workspaces;
 
 use axum::routing::{delete, get, post};
@@ -74,6 +75,28 @@ pub(crate) fn routes() -> Router<Pandora> {
         )
         .route("/api/auth/{connector}/authorize", get(oauth::authorize))
         .route("/api/auth/{connector}/callback", get(oauth::callback))
+        .route("/api/skills", get(skills::list_skills))
+        .route("/api/workspaces/{id}/skills/{skill}/run", post(skills::run))
+        .route(
+            "/api/workspaces/{id}/skills/{skill}/runs",
+            get(skills::list_runs),
+        )
+        .route(
+            "/api/workspaces/{id}/skills/{skill}/runs/{runId}",
+            get(skills::get_run),
+        )
+        .route(
+            "/api/workspaces/{id}/skills/{skill}/latest",
+            get(skills::latest),
+        )
+        .route(
+            "/api/workspaces/{id}/skills/{skill}/settings",
+            get(skills::get_settings).put(skills::put_settings),
+        )
+        .route(
+            "/api/workspaces/{id}/quotas",
+            get(skills::list_quotas).put(skills::put_quotas),
+        )
 }
 
 /// Defines a page-of-rows response type for `$item`.
@@ -128,4 +151,9 @@ list_type!(
     /// A page of a connection's sync runs, newest first.
     SyncRunList,
     pandora_core::model::SyncRun
+);
+list_type!(
+    /// A page of a skill's runs, newest first.
+    SkillRunList,
+    pandora_core::model::SkillRun
 );
