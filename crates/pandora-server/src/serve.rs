@@ -116,13 +116,14 @@ fn vendor_hosts(config: &Config) -> pandora_connectors::VendorHosts {
 }
 
 /// Builds the facade over the opened store, with every connector of
-/// `pandora-connectors` (against the configured vendor hosts) and the
-/// configured OAuth applications.
+/// `pandora-connectors` (against the configured vendor hosts), every skill of
+/// `pandora-skills`, and the configured OAuth applications.
 pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Pandora, Failure> {
     let mut builder = Pandora::builder()
         .shared_store(store)
         .vault(config.vault.clone())
-        .connectors(pandora_connectors::all_with(vendor_hosts(config)));
+        .connectors(pandora_connectors::all_with(vendor_hosts(config)))
+        .skills(pandora_skills::all());
     if let Some(token) = &config.admin_token {
         builder = builder.admin_token(token);
     }
