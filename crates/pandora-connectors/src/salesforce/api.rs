@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use super::payloads::{DeletedPage, QueryPage};
+use super::payloads::{DeletedPage, Describe, QueryPage};
 use super::rate::limit_reached;
 use super::SOURCE;
 use crate::vendor::{Request, VendorClient, VendorError};
@@ -98,6 +98,14 @@ impl SalesforceApi {
             });
         }
         self.send(Request::get(next).label(endpoint)).await
+    }
+
+    /// `GET /services/data/vNN.N/sobjects/{object}/describe/`: the names of
+    /// the fields of `object` the connected user may see.
+    pub async fn visible_fields(&self, object: &str) -> Result<Vec<String>, VendorError> {
+        let path = format!("{}/sobjects/{object}/describe/", self.data_path());
+        let d: Describe = self.send(Request::get(path)).await?;
+        Ok(d.fields.into_iter().map(|f| f.name).collect())
     }
 
     /// `GET /services/data/vNN.N/sobjects/{object}/deleted/?start=…&end=…`:

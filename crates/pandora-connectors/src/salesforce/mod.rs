@@ -7,7 +7,7 @@
 //! | file | what it holds |
 //! |---|---|
 //! | `mod.rs` | the [`Connector`] impl: info, check, sync; hosts and tuning |
-//! | `api.rs` | one method per endpoint (query, queryAll, getDeleted), over the shared [`VendorClient`] |
+//! | `api.rs` | one method per endpoint (query, queryAll, describe, getDeleted), over the shared [`VendorClient`] |
 //! | `soql.rs` | the SOQL sent: field lists, literals, the cursor filter |
 //! | `payloads.rs` | serde types of the vendor's JSON, quirks absorbed |
 //! | `normalize.rs` | vendor records → Pandora records, pure |
@@ -304,6 +304,7 @@ impl Connector for SalesforceConnector {
             ctx,
             tuning: &self.tuning,
             catalog: Default::default(),
+            readable: Default::default(),
         };
         session.run(sink).await
     }

@@ -200,7 +200,7 @@ pub fn deal(o: &SfOpportunity, catalog: &StageCatalog) -> NewDeal {
         source_id: o.id.clone(),
         name: text(&o.name).unwrap_or_default(),
         amount: o.amount,
-        currency: None,
+        currency: text(&o.currency_iso_code),
         pipeline: Some(PIPELINE.into()),
         stage_label: stage.and_then(|s| s.label.clone()),
         stage_category: stage

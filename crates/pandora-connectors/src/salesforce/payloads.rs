@@ -266,6 +266,9 @@ pub struct SfOpportunity {
     /// Amount (a JSON number).
     #[serde(default, deserialize_with = "decimal")]
     pub amount: Option<Decimal>,
+    /// The amount's currency (only multi-currency orgs have the field).
+    #[serde(default)]
+    pub currency_iso_code: Option<String>,
     /// The stage picklist value (an `OpportunityStage.ApiName`).
     #[serde(default)]
     pub stage_name: Option<String>,
@@ -424,6 +427,23 @@ pub struct DeletedRecord {
     /// When it was deleted.
     #[serde(default, deserialize_with = "datetime")]
     pub deleted_date: Option<DateTime<Utc>>,
+}
+
+/// `GET /services/data/vNN.N/sobjects/{type}/describe/`, reduced to the
+/// names of the fields the connected user may see (field-level security
+/// applies: a field hidden from the user is absent, and selecting it in
+/// SOQL would fail the query).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Describe {
+    /// The object's visible fields.
+    pub fields: Vec<DescribeField>,
+}
+
+/// One field of a [`Describe`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct DescribeField {
+    /// API name (`AnnualRevenue`, `UserRoleId`, `Region__c`).
+    pub name: String,
 }
 
 /// One element of a Salesforce error array.

@@ -56,6 +56,7 @@ pub const OPPORTUNITY_FIELDS: &[&str] = &[
     "Id",
     "Name",
     "Amount",
+    "CurrencyIsoCode",
     "StageName",
     "CloseDate",
     "Probability",
@@ -104,6 +105,23 @@ pub const CONTACT_ROLE_FIELDS: &[&str] = &[
     "IsDeleted",
     "SystemModstamp",
 ];
+
+/// The fields of `wanted` that `visible` (a describe's field names) lets
+/// the connected user read: a relationship field (`UserRole.Name`) when its
+/// id field (`UserRoleId`) is visible. Fields hidden by field-level security
+/// (or absent from the org, as `CurrencyIsoCode` without multi-currency)
+/// would fail the whole query.
+pub fn readable<'a>(wanted: &[&'a str], visible: &[String]) -> Vec<&'a str> {
+    let has = |f: &str| visible.iter().any(|v| v == f);
+    wanted
+        .iter()
+        .copied()
+        .filter(|f| match f.split_once('.') {
+            Some((relationship, _)) => has(&format!("{relationship}Id")),
+            None => has(f),
+        })
+        .collect()
+}
 
 /// The order of every incremental read: the cursor's.
 pub const BY_MODSTAMP: &str = "ORDER BY SystemModstamp ASC, Id ASC";
@@ -211,6 +229,14 @@ mod tests {
         assert_eq!(
             id_in("OpportunityId", &["a".into(), "b".into()]),
             "OpportunityId IN ('a', 'b')"
+        );
+        let visible: Vec<String> = ["Id", "Name", "UserRoleId"].map(String::from).to_vec();
+        assert_eq!(
+            readable(
+                &["Id", "Name", "Title", "UserRole.Name", "Manager.Name"],
+                &visible
+            ),
+            vec!["Id", "Name", "UserRole.Name"]
         );
     }
 }

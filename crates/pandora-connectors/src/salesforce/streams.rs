@@ -28,8 +28,13 @@
 //!   (`IsDeleted`): Pandora keys a role by (opportunity, contact), which a
 //!   deleted role's id alone would not give.
 //! * Users are deactivated in Salesforce, never deleted: no deletion pass.
+//! * Each object is described once per run (`/sobjects/{type}/describe/`)
+//!   and only the fields the connected user may see are selected: a field
+//!   hidden by field-level security (or `CurrencyIsoCode` in a
+//!   single-currency org) would fail the whole query.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use pandora_core::batch::{Deletion, RecordBatch, RecordKind};
@@ -234,6 +239,8 @@ pub struct Session<'a> {
     pub tuning: &'a SalesforceTuning,
     /// The stage catalog (after `stages`).
     pub catalog: StageCatalog,
+    /// The fields read of each object, once described.
+    pub readable: Mutex<HashMap<&'static str, Vec<&'static str>>>,
 }
 
 fn malformed(object: &str, api: &SalesforceApi, reason: String) -> VendorError {
@@ -253,6 +260,54 @@ impl Session<'_> {
         self.stages(sink).await?;
         self.read::<SfOpportunity>(&OPPORTUNITIES, sink).await?;
         self.read::<SfContactRole>(&CONTACT_ROLES, sink).await
+    }
+
+    /// The fields of `wanted` the connected user may read on `object` (one
+    /// describe per object and run); `required` ones must be among them.
+    async fn fields(
+        &self,
+        object: &'static str,
+        wanted: &'static [&'static str],
+        required: &[&str],
+    ) -> Result<Vec<&'static str>> {
+        let cached = self
+            .readable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(object)
+            .cloned();
+        if let Some(fields) = cached {
+            return Ok(fields);
+        }
+        let visible = self.api.visible_fields(object).await?;
+        let fields = soql::readable(wanted, &visible);
+        if let Some(missing) = required.iter().find(|f| !fields.contains(f)) {
+            return Err(VendorError::Config {
+                vendor: SOURCE,
+                message: format!(
+                    "the connected Salesforce user cannot read {object}.{missing}, which the sync needs \
+                     (field-level security or object permissions)"
+                ),
+            }
+            .into());
+        }
+        let hidden: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|f| !fields.contains(f))
+            .collect();
+        if !hidden.is_empty() {
+            tracing::info!(
+                object,
+                ?hidden,
+                "fields the connected user cannot see are not read"
+            );
+        }
+        self.readable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(object, fields.clone());
+        Ok(fields)
     }
 
     /// Every record of `soql`, across its pages (small reads: stages,
@@ -285,12 +340,14 @@ impl Session<'_> {
 
     /// The stage picklist, whole.
     async fn stages(&mut self, sink: &mut dyn RecordSink) -> Result<()> {
-        let q = soql::select(
-            soql::STAGE_FIELDS,
-            "OpportunityStage",
-            None,
-            Some("ORDER BY SortOrder ASC, Id ASC"),
-        );
+        let fields = self
+            .fields(
+                "OpportunityStage",
+                soql::STAGE_FIELDS,
+                &["Id", "IsClosed", "IsWon"],
+            )
+            .await?;
+        let q = soql::select(&fields, "OpportunityStage", None, None);
         let rows: Vec<SfStage> = self
             .collect(QueryKind::Query, &q, "OpportunityStage")
             .await?;
@@ -309,11 +366,18 @@ impl Session<'_> {
 
     /// The field history of `ids` (opportunities), as changes.
     async fn history(&self, ids: &[String]) -> Result<Vec<pandora_core::model::NewDealChange>> {
+        let fields = self
+            .fields(
+                "OpportunityHistory",
+                soql::HISTORY_FIELDS,
+                &["Id", "OpportunityId", "CreatedDate"],
+            )
+            .await?;
         let mut rows: Vec<SfOpportunityHistory> = Vec::new();
         for chunk in ids.chunks(self.tuning.history_chunk.max(1)) {
             let filter = soql::id_in("OpportunityId", chunk);
             let q = soql::select(
-                soql::HISTORY_FIELDS,
+                &fields,
                 "OpportunityHistory",
                 Some(&filter),
                 Some("ORDER BY OpportunityId ASC, CreatedDate ASC, Id ASC"),
@@ -339,12 +403,15 @@ impl Session<'_> {
         } else if !spec.deletions {
             self.warn_if_beyond_deletion_window(spec, &cursor);
         }
+        let fields = self
+            .fields(spec.object, spec.fields, &["Id", "SystemModstamp"])
+            .await?;
         let filter = cursor
             .since
             .as_ref()
             .map(|c| soql::after(c, self.tuning.overlap));
         let q = soql::select(
-            spec.fields,
+            &fields,
             spec.object,
             filter.as_deref(),
             Some(soql::BY_MODSTAMP),

@@ -69,6 +69,11 @@ pub struct State {
     pub earliest_available: String,
     /// Records per query page (Salesforce: up to 2,000).
     pub page_size: usize,
+    /// Fields hidden from the connected user (`"Account.Website"`): absent
+    /// from describes, and selecting them fails the query.
+    pub hidden: Vec<String>,
+    /// A multi-currency org: opportunities have `CurrencyIsoCode`.
+    pub multi_currency: bool,
     pub valid_tokens: Vec<String>,
     pub api_used: u64,
     pub api_limit: u64,
@@ -91,6 +96,8 @@ impl Default for State {
             deleted: vec![],
             earliest_available: "2026-01-01T00:00:00.000+0000".into(),
             page_size: 2000,
+            hidden: vec![],
+            multi_currency: false,
             valid_tokens: vec!["token-1".into()],
             api_used: 120,
             api_limit: 15_000,
@@ -122,6 +129,19 @@ impl State {
             "OpportunityContactRole" => &mut self.contact_roles,
             _ => panic!("no table {object}"),
         }
+    }
+
+    /// The fields of `object` the connected user may see.
+    fn visible_fields(&self, object: &str) -> Vec<String> {
+        let mut fields: Vec<String> = fields_of(object)
+            .iter()
+            .map(|f| f.to_string())
+            .filter(|f| !self.hidden.contains(&format!("{object}.{f}")))
+            .collect();
+        if object == "Opportunity" && self.multi_currency {
+            fields.push("CurrencyIsoCode".into());
+        }
+        fields
     }
 
     fn table(&self, object: &str) -> Option<&Vec<Value>> {
@@ -512,6 +532,20 @@ impl State {
             ("GET", ["queryAll"]) => self.soql(query.get("q"), true),
             ("GET", ["query", locator]) => self.more(locator),
             ("GET", ["sobjects", object, "deleted"]) => self.get_deleted(object, query),
+            ("GET", ["sobjects", object, "describe"]) => match self.table(object) {
+                Some(_) => {
+                    let fields: Vec<Value> = self
+                        .visible_fields(object)
+                        .into_iter()
+                        .filter(|f| !f.contains('.'))
+                        .map(|f| json!({"name": f, "label": f, "type": "string"}))
+                        .collect();
+                    ok(
+                        json!({"name": object, "label": object, "queryable": true, "fields": fields}),
+                    )
+                }
+                None => err(404, "NOT_FOUND", "The requested resource does not exist"),
+            },
             _ => err(404, "NOT_FOUND", "The requested resource does not exist"),
         }
     }
@@ -549,9 +583,13 @@ impl State {
                 &format!("sObject type '{object}' is not supported."),
             );
         };
-        let known = fields_of(object);
+        let visible = self.visible_fields(object);
+        let known: Vec<&str> = visible.iter().map(String::as_str).collect();
         for f in &fields {
-            if !known.contains(f) {
+            let relationship_hidden = f
+                .split_once('.')
+                .is_some_and(|(rel, _)| !known.contains(&format!("{rel}Id").as_str()));
+            if !known.contains(f) || relationship_hidden {
                 return err(
                     400,
                     "INVALID_FIELD",
@@ -773,7 +811,7 @@ pub fn opportunity(
         _ => (false, false, "Pipeline"),
     };
     json!({
-        "Id": id, "Name": name, "Amount": amount, "StageName": stage, "CloseDate": close,
+        "Id": id, "Name": name, "Amount": amount, "CurrencyIsoCode": "EUR", "StageName": stage, "CloseDate": close,
         "Probability": null, "ForecastCategoryName": forecast, "OwnerId": owner,
         "AccountId": account, "IsClosed": closed, "IsWon": won, "Type": "New Business",
         "LeadSource": "Web", "CreatedDate": "2026-02-10T08:00:00.000+0000",
