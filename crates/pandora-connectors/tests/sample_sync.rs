@@ -16,7 +16,7 @@ use pandora_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
 fn config() -> serde_json::Value {
-    serde_json::json!({"deals": 300, "seed": 11})
+    serde_json::json!({"deals": 300, "seed": 11, "start": "2026-01-05"})
 }
 
 fn quiet(_: &SyncOutcome) {}
@@ -164,4 +164,58 @@ async fn incremental_syncs_reach_the_state_of_a_full_generation() {
     }
     assert_eq!(again.changes_inserted, 0);
     assert_eq!(state(&p, synced).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_start_the_dataset_is_current_and_never_runs_ahead_of_real_time() {
+    let dir = tempfile::tempdir().expect("dir");
+    let p = pandora(dir.path()).await;
+    let ws = workspace(&p, "Now").await;
+    p.store()
+        .upsert_connection(
+            ws,
+            &NewConnection {
+                connector: "sample".into(),
+                status: ConnectionStatus::Active,
+                credentials: None,
+                config: serde_json::json!({"deals": 200, "seed": 5}),
+            },
+        )
+        .await
+        .expect("connection");
+    let before = chrono::Utc::now();
+    let first = p
+        .sync(ws, "sample", SyncMode::Full, &quiet)
+        .await
+        .expect("sync");
+    assert!(first.error.is_none(), "{:?}", first.error);
+    let deals = p
+        .list_deals(ws, &DealFilter::default(), &PageRequest::default())
+        .await
+        .expect("deals")
+        .data;
+    let latest = deals
+        .iter()
+        .filter_map(|d| d.fields.source_updated_at)
+        .max()
+        .expect("modification times");
+    // Epoch 0 is today's midnight (UTC): the latest change is from the last day, never the future.
+    assert!(latest <= chrono::Utc::now(), "{latest}");
+    assert!(
+        latest > before - chrono::Duration::days(2),
+        "the dataset looks current: latest change {latest}"
+    );
+    // An incremental sync right after would move the simulated clock past
+    // the real one: it writes nothing.
+    let second = p
+        .sync(ws, "sample", SyncMode::Incremental, &quiet)
+        .await
+        .expect("sync");
+    assert!(second.error.is_none(), "{:?}", second.error);
+    let written: u64 = second
+        .counts
+        .values()
+        .map(|c| c.inserted + c.updated + c.deleted)
+        .sum();
+    assert_eq!(written, 0, "{:?}", second.counts);
 }

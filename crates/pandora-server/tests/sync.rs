@@ -43,7 +43,7 @@ async fn seed(dir: &Path) -> Uuid {
                 connector: "sample".into(),
                 status: ConnectionStatus::Active,
                 credentials: None,
-                config: serde_json::json!({"deals": 150, "seed": 3}),
+                config: serde_json::json!({"deals": 150, "seed": 3, "start": "2026-01-05"}),
             },
         )
         .await
@@ -80,11 +80,19 @@ async fn sync_runs_the_sample_source_and_reports_the_run() {
     assert_eq!(second.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("(Incremental mode) succeeded"), "{stdout}");
 
-    let unknown = pandora(dir.path(), &["sync", &ws, "hubspot"]);
+    let unknown = pandora(dir.path(), &["sync", &ws, "hubspott"]);
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert_eq!(unknown.status.code(), Some(1));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("known: sample"), "{stderr}");
+    assert!(
+        stderr.contains("known: hubspot, salesforce, sample"),
+        "{stderr}"
+    );
+
+    let unconnected = pandora(dir.path(), &["sync", &ws, "hubspot"]);
+    let stderr = String::from_utf8_lossy(&unconnected.stderr);
+    assert_eq!(unconnected.status.code(), Some(1));
+    assert!(stderr.contains("connection hubspot not found"), "{stderr}");
 
     let bad = pandora(dir.path(), &["sync", "not-a-uuid", "sample"]);
     assert_eq!(

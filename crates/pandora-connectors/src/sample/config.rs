@@ -1,15 +1,18 @@
 //! Configuration of the sample dataset and its simulated clock.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use pandora_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// What the `sample` connector generates: `{"deals": N, "seed": S}`.
+/// What the `sample` connector generates: `{"deals": N, "seed": S}`, and
+/// optionally `"start": "YYYY-MM-DD"`.
 ///
 /// `deals` is the number of deals at epoch 0 (a full sync at epoch 0 yields
 /// exactly that many); every later epoch adds a few. Users, accounts and
 /// contacts are sized from it. The same `(deals, seed)` always gives the same
-/// dataset.
+/// dataset. `start` is the day of epoch 0 (midnight UTC); without it the
+/// connector anchors epoch 0 on the day of the connection's first sync, so
+/// the dataset looks current (see the connector).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SampleConfig {
@@ -17,6 +20,9 @@ pub struct SampleConfig {
     pub deals: u32,
     /// Seed of every random draw.
     pub seed: u64,
+    /// The day of epoch 0, when fixed by the config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<NaiveDate>,
 }
 
 impl Default for SampleConfig {
@@ -24,6 +30,7 @@ impl Default for SampleConfig {
         SampleConfig {
             deals: Self::DEFAULT_DEALS,
             seed: Self::DEFAULT_SEED,
+            start: None,
         }
     }
 }
@@ -40,7 +47,11 @@ impl SampleConfig {
 
     /// A validated config.
     pub fn new(deals: u32, seed: u64) -> Result<Self> {
-        let config = SampleConfig { deals, seed };
+        let config = SampleConfig {
+            deals,
+            seed,
+            start: None,
+        };
         config.validate()?;
         Ok(config)
     }
@@ -76,10 +87,13 @@ impl SampleConfig {
                 ))
             }
         };
-        if let Some(unknown) = map.keys().find(|k| *k != "deals" && *k != "seed") {
+        if let Some(unknown) = map
+            .keys()
+            .find(|k| !["deals", "seed", "start"].contains(&k.as_str()))
+        {
             return Err(Error::invalid(
                 format!("config.{unknown}"),
-                "unknown field; expected `deals` or `seed`",
+                "unknown field; expected `deals`, `seed` or `start`",
             ));
         }
         let mut config = Self::default();
@@ -107,8 +121,31 @@ impl SampleConfig {
                 )
             })?;
         }
+        if let Some(v) = map.get("start") {
+            config.start = Some(
+                v.as_str()
+                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                    .filter(|d| (1990..=2200).contains(&chrono::Datelike::year(d)))
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "config.start",
+                            format!(
+                                "must be a date like \"2026-01-05\" (years 1990 to 2200), got {v}"
+                            ),
+                        )
+                    })?,
+            );
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// The clock of this dataset when its epoch 0 is on `start`'s day (or
+    /// on `anchor`'s, when the config fixes no start): one day per epoch.
+    pub fn clock(&self, anchor: DateTime<Utc>) -> Result<SampleClock> {
+        let day = self.start.unwrap_or_else(|| anchor.date_naive());
+        let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        SampleClock::new(midnight, Duration::days(1))
     }
 
     /// [`SampleConfig::from_json`] of a JSON text.

@@ -1,12 +1,18 @@
 //! The `sample` connector: the generator behind the [`Connector`] trait.
 //!
 //! One stream, `sample`, whose cursor is `{"epoch": E, "phase": "full" |
-//! "changes", "page": K}` while a run is under way and `{"epoch": E, "done":
-//! true}` when the dataset at epoch E is fully stored. A full sync writes the
-//! dataset at epoch 0 (or at the stored epoch, so a forced full re-run
-//! changes nothing); every incremental sync advances the simulated clock one
-//! step and writes what changed. An interrupted run resumes after its last
-//! stored page.
+//! "changes", "page": K, "start": T}` while a run is under way and `{"epoch":
+//! E, "done": true, "start": T}` when the dataset at epoch E is fully stored.
+//! A full sync writes the dataset at epoch 0 (or at the stored epoch, so a
+//! forced full re-run changes nothing); every incremental sync advances the
+//! simulated clock one day and writes what changed — but never past the
+//! run's own time: the simulated world does not run ahead of the real one.
+//! An interrupted run resumes after its last stored page.
+//!
+//! Epoch 0 is at midnight UTC of the config's `start` day, else of the day of
+//! the connection's first sync (kept in the cursor as `start`, Unix seconds),
+//! so that a freshly connected dataset looks current: its open deals close in
+//! the coming months, not in the past.
 
 use async_trait::async_trait;
 use pandora_core::batch::RecordKind;
@@ -22,7 +28,8 @@ use super::{SampleConfig, SampleGenerator, SOURCE};
 /// The only stream of the sample connector.
 pub const STREAM: &str = "sample";
 
-/// The built-in demo and benchmark source (no credentials; config `{"deals": N, "seed": S}`).
+/// The built-in demo and benchmark source (no credentials; config `{"deals": N, "seed": S}`,
+/// optionally `"start": "YYYY-MM-DD"`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SampleConnector;
 
@@ -43,24 +50,29 @@ struct Cursor {
     page: Option<u64>,
     #[serde(default)]
     done: bool,
+    /// Epoch 0's time (Unix seconds), fixed by the first sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start: Option<i64>,
 }
 
 impl Cursor {
-    fn at(epoch: u32, phase: Phase, page: u64) -> Self {
+    fn at(epoch: u32, phase: Phase, page: u64, start: i64) -> Self {
         Cursor {
             epoch,
             phase: Some(phase),
             page: Some(page),
             done: false,
+            start: Some(start),
         }
     }
 
-    fn done(epoch: u32) -> Self {
+    fn done(epoch: u32, start: i64) -> Self {
         Cursor {
             epoch,
             phase: None,
             page: None,
             done: true,
+            start: Some(start),
         }
     }
 
@@ -80,11 +92,25 @@ struct Plan {
     done_epoch: u32,
 }
 
-fn plan(ctx: &SyncContext) -> Plan {
-    let stored: Option<Cursor> = ctx
-        .cursors
+fn stored_cursor(ctx: &SyncContext) -> Option<Cursor> {
+    ctx.cursors
         .get(STREAM)
-        .and_then(|c| serde_json::from_value(c.clone()).ok());
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+}
+
+/// The generator of this connection: its config, with epoch 0 on the
+/// config's `start` day, else on the stored anchor, else on the run's day.
+fn generator(ctx: &SyncContext, stored: Option<&Cursor>) -> Result<SampleGenerator> {
+    let config = SampleConfig::from_json(&ctx.check.config)?;
+    let anchor = stored
+        .and_then(|c| c.start)
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .unwrap_or(ctx.started_at);
+    let clock = config.clock(anchor)?;
+    Ok(SampleGenerator::new(config)?.with_clock(clock))
+}
+
+fn plan(ctx: &SyncContext, stored: Option<Cursor>, generator: &SampleGenerator) -> Plan {
     let full = |epoch| Plan {
         phase: Phase::Full,
         epoch,
@@ -102,6 +128,7 @@ fn plan(ctx: &SyncContext) -> Plan {
                 phase: Some(phase),
                 page: Some(page),
                 done: false,
+                ..
             }),
         ) => Plan {
             phase,
@@ -115,13 +142,24 @@ fn plan(ctx: &SyncContext) -> Plan {
         },
         // A forced full sync re-reads the stored epoch.
         (pandora_core::model::SyncMode::Full, Some(c)) => full(c.epoch),
-        // Incremental: one step of the clock.
-        (pandora_core::model::SyncMode::Incremental, Some(c)) => Plan {
-            phase: Phase::Changes,
-            epoch: c.epoch,
-            from: 0,
-            done_epoch: c.epoch + 1,
-        },
+        // Incremental: one step of the clock, unless it would pass the run's time.
+        (pandora_core::model::SyncMode::Incremental, Some(c)) => {
+            if generator.time_at(c.epoch.saturating_add(1)) > ctx.started_at {
+                Plan {
+                    phase: Phase::Changes,
+                    epoch: c.epoch,
+                    from: u64::MAX,
+                    done_epoch: c.epoch,
+                }
+            } else {
+                Plan {
+                    phase: Phase::Changes,
+                    epoch: c.epoch,
+                    from: 0,
+                    done_epoch: c.epoch + 1,
+                }
+            }
+        }
     }
 }
 
@@ -149,8 +187,10 @@ impl Connector for SampleConnector {
     }
 
     async fn sync(&self, ctx: &SyncContext, sink: &mut dyn RecordSink) -> Result<()> {
-        let generator = SampleGenerator::new(SampleConfig::from_json(&ctx.check.config)?)?;
-        let plan = plan(ctx);
+        let stored = stored_cursor(ctx);
+        let generator = generator(ctx, stored.as_ref())?;
+        let start = generator.time_at(0).timestamp();
+        let plan = plan(ctx, stored, &generator);
         let pages = match plan.phase {
             Phase::Full => generator.full_page_count(plan.epoch),
             Phase::Changes => generator.change_page_count(plan.epoch),
@@ -163,9 +203,9 @@ impl Connector for SampleConnector {
             let Some(page) = page else { break };
             let last = k + 1 == pages;
             let cursor = if last {
-                Cursor::done(plan.done_epoch)
+                Cursor::done(plan.done_epoch, start)
             } else {
-                Cursor::at(plan.epoch, plan.phase, k)
+                Cursor::at(plan.epoch, plan.phase, k, start)
             };
             sink.push(page, Some(cursor.checkpoint())).await?;
         }
@@ -173,7 +213,7 @@ impl Connector for SampleConnector {
             // Nothing left to write (e.g. an empty step): still record completion.
             sink.push(
                 pandora_core::batch::RecordBatch::new(SOURCE),
-                Some(Cursor::done(plan.done_epoch).checkpoint()),
+                Some(Cursor::done(plan.done_epoch, start).checkpoint()),
             )
             .await?;
         }
