@@ -205,6 +205,15 @@ async fn without_a_start_the_dataset_is_current_and_never_runs_ahead_of_real_tim
         latest > before - chrono::Duration::days(2),
         "the dataset looks current: latest change {latest}"
     );
+    // The first sync's baseline reached every deal: open deals carry their
+    // velocity against won deals.
+    assert!(
+        deals
+            .iter()
+            .filter_map(|d| d.computed.as_ref())
+            .any(|c| c.stage_velocity.is_some()),
+        "no open deal has a stage velocity"
+    );
     // An incremental sync right after would move the simulated clock past
     // the real one: it writes nothing.
     let second = p

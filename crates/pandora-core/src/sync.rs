@@ -275,7 +275,9 @@ async fn stored_source_ids(
 /// with its deals' computed fields, then, if the connector succeeded,
 /// refreshes the workspace's won-deal baseline when it is due
 /// ([`recompute::baseline_is_due`]; a failed refresh fails the run, and the
-/// next run tries again).
+/// next run tries again). When the workspace had no baseline yet, every deal
+/// is computed again with the new one ([`recompute::recompute_deals`]), so
+/// that a first sync's deals carry their stage velocities.
 ///
 /// On error, the pages written before it stay written (with their
 /// checkpoints); the error is returned with the outcome so far dropped.
@@ -305,7 +307,12 @@ pub async fn run_sync(
     let workspace = ctx.check.workspace_id;
     let now = model::now();
     let cached = store.get_workspace_baseline(workspace).await?;
-    if recompute::baseline_is_due(cached.as_ref(), ctx.mode, now) {
+    if cached.is_none() {
+        // The workspace's first baseline: its deals were computed without
+        // won-deal comparisons, so compute them all again with it.
+        recompute::recompute_deals(store, workspace, now).await?;
+        sink.outcome.baseline_refreshed = true;
+    } else if recompute::baseline_is_due(cached.as_ref(), ctx.mode, now) {
         recompute::refresh_baseline(store, workspace, now).await?;
         sink.outcome.baseline_refreshed = true;
     }
