@@ -1,7 +1,7 @@
 //! Periods and the as-of helpers every skill shares.
 //!
 //! Labels ([`Calendar`], the deployment's
-//! [`PeriodCalendar`](pandora_core::skill::PeriodCalendar)):
+//! [`PeriodCalendar`]):
 //!
 //! | label | period (UTC, `[start, end)`) |
 //! |---|---|
@@ -203,4 +203,59 @@ pub fn last_change(
 /// A day as reports show it (`YYYY-MM-DD`).
 pub fn day(t: DateTime<Utc>) -> String {
     t.date_naive().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single().expect("t")
+    }
+
+    #[test]
+    fn labels_parse_to_canonical_periods() {
+        let q = parse("2026-q4").expect("quarter");
+        assert_eq!(
+            (q.label.as_str(), q.start, q.end),
+            ("2026-Q4", at(2026, 10, 1), at(2027, 1, 1))
+        );
+        assert_eq!(
+            q.last_day(),
+            NaiveDate::from_ymd_opt(2026, 12, 31).expect("d")
+        );
+        let m = parse(" 2026-02 ").expect("month");
+        assert_eq!(
+            (m.label.as_str(), m.start, m.end),
+            ("2026-02", at(2026, 2, 1), at(2026, 3, 1))
+        );
+        let m = parse("2026-12").expect("december");
+        assert_eq!(m.end, at(2027, 1, 1));
+        let y = parse("2026").expect("year");
+        assert_eq!((y.start, y.end), (at(2026, 1, 1), at(2027, 1, 1)));
+        let r = parse("2026-04-01..2026-05-15").expect("range");
+        assert_eq!(
+            (r.label.as_str(), r.end),
+            ("2026-04-01..2026-05-15", at(2026, 5, 16))
+        );
+        assert!(r.contains_day(NaiveDate::from_ymd_opt(2026, 5, 15).expect("d")));
+        for bad in [
+            "",
+            "Q2",
+            "2026-Q5",
+            "2026-13",
+            "2026-5",
+            "26-Q1",
+            "2026-05-01..2026-04-01",
+            "x..y",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidInput { ref field, .. } if field == "period"),
+                "{bad}"
+            );
+        }
+        assert_eq!(Calendar.containing(at(2026, 5, 20)).label, "2026-Q2");
+    }
 }
