@@ -259,21 +259,24 @@ mod tests {
             SampleConfig::from_json(&json!({})).expect("{}"),
             SampleConfig {
                 deals: 1_000,
-                seed: 42
+                seed: 42,
+                start: None
             }
         );
         assert_eq!(
             SampleConfig::from_json(&json!({"deals": 5000})).expect("deals"),
             SampleConfig {
                 deals: 5_000,
-                seed: 42
+                seed: 42,
+                start: None
             }
         );
         assert_eq!(
             SampleConfig::from_json_str(r#"{"deals": 100, "seed": 7}"#).expect("both"),
             SampleConfig {
                 deals: 100,
-                seed: 7
+                seed: 7,
+                start: None
             }
         );
         assert_eq!(
@@ -297,6 +300,27 @@ mod tests {
             let e = SampleConfig::from_json(&bad).expect_err("rejected");
             assert_eq!(field_of(e), "config.deals", "{bad}");
         }
+        for bad in [
+            json!({"start": "2026-13-01"}),
+            json!({"start": "05/01/2026"}),
+            json!({"start": 20260105}),
+            json!({"start": "1066-10-14"}),
+        ] {
+            let e = SampleConfig::from_json(&bad).expect_err("rejected");
+            assert_eq!(field_of(e), "config.start", "{bad}");
+        }
+        let start = SampleConfig::from_json(&json!({"start": "2026-03-02"})).expect("start");
+        assert_eq!(
+            start.clock(Utc::now()).expect("clock").time_at(0),
+            Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
+        );
+        let anchored = SampleConfig::default()
+            .clock(Utc.with_ymd_and_hms(2026, 11, 25, 15, 4, 5).unwrap())
+            .expect("clock");
+        assert_eq!(
+            anchored.time_at(1),
+            Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap()
+        );
         let e = SampleConfig::from_json(&json!({"seed": -1})).expect_err("rejected");
         assert_eq!(field_of(e), "config.seed");
         let e = SampleConfig::from_json(&json!({"deals": 100, "sead": 1})).expect_err("rejected");
