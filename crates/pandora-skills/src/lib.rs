@@ -17,12 +17,15 @@
 //! [`Skill`](pandora_core::skill::Skill), a `mod` line, and a `.with(…)`
 //! line in [`all`]. No core file changes.
 
+pub mod engagement;
 pub mod forecast_rollup;
 pub mod period;
 pub mod pipeline_waterfall;
+pub mod single_thread_alert;
 
 pub use forecast_rollup::ForecastRollup;
 pub use pipeline_waterfall::PipelineWaterfall;
+pub use single_thread_alert::SingleThreadAlert;
 
 use pandora_core::skill::SkillRegistry;
 
@@ -32,4 +35,5 @@ pub fn all() -> SkillRegistry {
         .calendar(period::Calendar)
         .with(PipelineWaterfall)
         .with(ForecastRollup)
+        .with(SingleThreadAlert)
 }

@@ -5,8 +5,9 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use pandora_core::model::{
-    ChangeOrigin, Deal, DealChange, DealField, NewDeal, NewPipelineStage, NewUser, PipelineStage,
-    Quota, StageCategory, User,
+    ChangeOrigin, Contact, Conversation, Deal, DealChange, DealContact, DealField, NewContact,
+    NewConversation, NewDeal, NewDealContact, NewPipelineStage, NewUser, Participant,
+    PipelineStage, Quota, SourceRef, StageCategory, User,
 };
 use pandora_core::skill::loader::from_history;
 use pandora_core::skill::{Period, PreviousReport, Settings, SkillContext, StageCatalog};
@@ -32,6 +33,9 @@ pub struct Fixture {
     pub users: Vec<User>,
     pub deals: Vec<(Deal, Vec<DealChange>)>,
     pub quotas: Vec<Quota>,
+    pub contacts: Vec<Contact>,
+    pub deal_contacts: Vec<DealContact>,
+    pub conversations: Vec<Conversation>,
     next: u128,
 }
 
@@ -101,6 +105,7 @@ impl Fixture {
             source: "test".into(),
             fields: NewUser {
                 source_id: source_id.into(),
+                email: Some(format!("{source_id}@seller.io")),
                 name: Some(format!(
                     "{}{}",
                     &source_id[..1].to_uppercase(),
@@ -185,6 +190,98 @@ impl Fixture {
         });
     }
 
+    /// Sets deal `i`'s account (vendor id).
+    pub fn account(&mut self, i: usize, account: &str) {
+        self.deals[i].0.fields.account_source_id = Some(account.into());
+    }
+
+    /// A contact `First Last <email>` with `title` at `account`; returns its
+    /// source id (its first name, lower-cased).
+    pub fn contact(&mut self, name: &str, email: &str, title: &str, account: &str) -> String {
+        let id = self.id();
+        let (first, last) = name.split_once(' ').unwrap_or((name, ""));
+        let source_id = first.to_lowercase();
+        self.contacts.push(Contact {
+            id,
+            workspace_id: Uuid::nil(),
+            source: "test".into(),
+            fields: NewContact {
+                source_id: source_id.clone(),
+                first_name: Some(first.into()),
+                last_name: (!last.is_empty()).then(|| last.into()),
+                email: Some(email.into()),
+                title: (!title.is_empty()).then(|| title.into()),
+                account_source_id: (!account.is_empty()).then(|| account.into()),
+                properties: serde_json::json!({}),
+                ..Default::default()
+            },
+            account_id: None,
+            created_at: t(1, 1, 0),
+            updated_at: t(1, 1, 0),
+            deleted_at: None,
+        });
+        source_id
+    }
+
+    /// A role of contact `contact` (source id) on deal `i`.
+    pub fn role(&mut self, i: usize, contact: &str, role: &str) {
+        let id = self.id();
+        let deal = self.deals[i].0.fields.source_id.clone();
+        self.deal_contacts.push(DealContact {
+            id,
+            workspace_id: Uuid::nil(),
+            source: "test".into(),
+            fields: NewDealContact {
+                deal_source_id: deal,
+                contact_source_id: contact.into(),
+                role: Some(role.into()),
+                is_primary: false,
+            },
+            created_at: t(1, 1, 0),
+            updated_at: t(1, 1, 0),
+            deleted_at: None,
+        });
+    }
+
+    /// A conversation `title` at `at` with participants' `emails`, linked to
+    /// the deals `linked` (indexes).
+    pub fn call(&mut self, title: &str, at: DateTime<Utc>, emails: &[&str], linked: &[usize]) {
+        let id = self.id();
+        let deal_refs = linked
+            .iter()
+            .map(|&i| SourceRef {
+                source: "test".into(),
+                source_id: self.deals[i].0.fields.source_id.clone(),
+            })
+            .collect();
+        self.conversations.push(Conversation {
+            id,
+            workspace_id: Uuid::nil(),
+            source: "test".into(),
+            fields: NewConversation {
+                source_id: title.to_lowercase().replace(' ', "-"),
+                title: Some(title.into()),
+                started_at: Some(at),
+                duration_seconds: Some(1800),
+                participants: emails
+                    .iter()
+                    .map(|e| Participant {
+                        name: None,
+                        email: Some((*e).into()),
+                        internal: None,
+                    })
+                    .collect(),
+                deal_refs,
+                account_refs: Vec::new(),
+                url: None,
+                properties: serde_json::json!({}),
+            },
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+        });
+    }
+
     /// Deletes deal `i` at `at`.
     pub fn delete(&mut self, i: usize, at: DateTime<Utc>) {
         self.deals[i].0.deleted_at = Some(at);
@@ -216,9 +313,26 @@ impl Fixture {
             deals,
             users,
             quotas: self.quotas.clone(),
-            contacts: Vec::new(),
-            deal_contacts: Vec::new(),
-            conversations: Vec::new(),
+            contacts: {
+                let mut c = self.contacts.clone();
+                c.sort_by_key(|c| c.id);
+                c
+            },
+            deal_contacts: {
+                let mut r = self.deal_contacts.clone();
+                r.sort_by_key(|r| r.id);
+                r
+            },
+            conversations: {
+                let mut c: Vec<Conversation> = self
+                    .conversations
+                    .iter()
+                    .filter(|c| c.fields.started_at.is_none_or(|s| s <= as_of))
+                    .cloned()
+                    .collect();
+                c.sort_by_key(|c| c.id);
+                c
+            },
             previous,
         }
     }
