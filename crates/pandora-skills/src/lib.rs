@@ -17,12 +17,14 @@
 //! [`Skill`](pandora_core::skill::Skill), a `mod` line, and a `.with(…)`
 //! line in [`all`]. No core file changes.
 
+pub mod deal_risk;
 pub mod engagement;
 pub mod forecast_rollup;
 pub mod period;
 pub mod pipeline_waterfall;
 pub mod single_thread_alert;
 
+pub use deal_risk::DealRisk;
 pub use forecast_rollup::ForecastRollup;
 pub use pipeline_waterfall::PipelineWaterfall;
 pub use single_thread_alert::SingleThreadAlert;
@@ -36,4 +38,5 @@ pub fn all() -> SkillRegistry {
         .with(PipelineWaterfall)
         .with(ForecastRollup)
         .with(SingleThreadAlert)
+        .with(DealRisk)
 }
