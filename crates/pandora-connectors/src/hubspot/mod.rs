@@ -234,14 +234,7 @@ fn health_detail(api: &HubSpotApi, scopes: &[String]) -> String {
     if let Some((limit, remaining)) = snap.daily {
         parts.push(format!("daily: {remaining} of {limit} left"));
     }
-    if !scopes.is_empty() {
-        parts.push(format!("scopes: {}", scopes.join(", ")));
-    }
-    if parts.is_empty() {
-        "HubSpot answered".into()
-    } else {
-        parts.join("; ")
-    }
+    crate::vendor::health_detail("HubSpot", parts, scopes)
 }
 
 #[async_trait]

@@ -17,7 +17,7 @@ use pandora_core::Error;
 use super::payloads::TokenResponse;
 use super::rate::HubSpotRules;
 use super::HubSpotHosts;
-use crate::vendor::{Request, RetryPolicy, VendorClient, VendorError};
+use crate::vendor::{split_scopes, token_form, Request, RetryPolicy, VendorClient, VendorError};
 
 /// The scopes Pandora asks for: read access to owners, companies, contacts,
 /// deals and the deal schema (custom properties, pipelines).
@@ -63,13 +63,7 @@ impl HubSpotOAuth {
             .unauthenticated()
             .label("POST /oauth/v1/token");
         let t: TokenResponse = client.send(&r).await?;
-        let scopes = t
-            .scopes
-            .or_else(|| {
-                t.scope
-                    .map(|s| s.split_whitespace().map(str::to_string).collect())
-            })
-            .unwrap_or_default();
+        let scopes = t.scopes.unwrap_or_else(|| split_scopes(t.scope));
         Ok(TokenSet {
             access_token: SecretToken::from_string(t.access_token),
             refresh_token: t.refresh_token.map(SecretToken::from_string),
@@ -82,16 +76,11 @@ impl HubSpotOAuth {
     }
 }
 
+/// The token request's form: grant, app credentials, and the redirect URI HubSpot wants on every grant.
 fn base_form(client: &OAuthClient, grant: &str) -> Vec<(String, String)> {
-    vec![
-        ("grant_type".into(), grant.into()),
-        ("client_id".into(), client.client_id.clone()),
-        (
-            "client_secret".into(),
-            client.client_secret.expose().to_string(),
-        ),
-        ("redirect_uri".into(), client.redirect_uri.clone()),
-    ]
+    let mut form = token_form(client, grant);
+    form.push(("redirect_uri".into(), client.redirect_uri.clone()));
+    form
 }
 
 #[async_trait]

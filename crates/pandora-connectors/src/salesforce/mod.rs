@@ -236,14 +236,7 @@ fn health_detail(api: &SalesforceApi, scopes: &[String]) -> String {
             "API budget: {remaining} of {limit} daily requests left"
         ));
     }
-    if !scopes.is_empty() {
-        parts.push(format!("scopes: {}", scopes.join(", ")));
-    }
-    if parts.is_empty() {
-        "Salesforce answered".into()
-    } else {
-        parts.join("; ")
-    }
+    crate::vendor::health_detail("Salesforce", parts, scopes)
 }
 
 #[async_trait]

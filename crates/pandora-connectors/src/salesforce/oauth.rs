@@ -21,7 +21,7 @@ use pandora_core::Error;
 use super::payloads::TokenResponse;
 use super::rate::SalesforceRules;
 use super::SalesforceHosts;
-use crate::vendor::{Request, RetryPolicy, VendorClient, VendorError};
+use crate::vendor::{split_scopes, token_form, Request, RetryPolicy, VendorClient, VendorError};
 
 /// The scopes Pandora asks for: the REST API, and a refresh token.
 pub const SCOPES: &[&str] = &["api", "refresh_token"];
@@ -74,23 +74,9 @@ impl SalesforceOAuth {
                 .instance_url
                 .map(|u| u.trim().trim_end_matches('/').to_string())
                 .filter(|u| !u.is_empty()),
-            scopes: t
-                .scope
-                .map(|s| s.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default(),
+            scopes: split_scopes(t.scope),
         })
     }
-}
-
-fn base_form(client: &OAuthClient, grant: &str) -> Vec<(String, String)> {
-    vec![
-        ("grant_type".into(), grant.into()),
-        ("client_id".into(), client.client_id.clone()),
-        (
-            "client_secret".into(),
-            client.client_secret.expose().to_string(),
-        ),
-    ]
 }
 
 #[async_trait]
@@ -128,7 +114,7 @@ impl OAuthProvider for SalesforceOAuth {
         code: &str,
         code_verifier: Option<&str>,
     ) -> Result<TokenSet, Error> {
-        let mut form = base_form(client, "authorization_code");
+        let mut form = token_form(client, "authorization_code");
         form.push(("code".into(), code.into()));
         form.push(("redirect_uri".into(), client.redirect_uri.clone()));
         if let Some(v) = code_verifier {
@@ -154,7 +140,7 @@ impl OAuthProvider for SalesforceOAuth {
         client: &OAuthClient,
         refresh_token: &SecretToken,
     ) -> Result<TokenSet, RefreshError> {
-        let mut form = base_form(client, "refresh_token");
+        let mut form = token_form(client, "refresh_token");
         form.push(("refresh_token".into(), refresh_token.expose().to_string()));
         self.token_request(form).await.map_err(|e| match &e {
             VendorError::Status {

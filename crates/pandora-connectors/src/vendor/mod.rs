@@ -25,6 +25,7 @@
 mod auth;
 mod client;
 mod error;
+mod oauth;
 mod paging;
 mod rate;
 mod retry;
@@ -33,6 +34,7 @@ pub(crate) use auth::stored_scopes;
 pub use auth::BearerAuth;
 pub use client::{default_error_details, Request, Throttle, VendorClient, VendorRules};
 pub use error::VendorError;
+pub(crate) use oauth::{health_detail, split_scopes, token_form};
 pub use paging::CursorPager;
 pub use rate::{BudgetSnapshot, RateBudget, RateWindow, WindowSnapshot};
 pub use retry::{parse_retry_after, RetryPolicy};
