@@ -22,11 +22,13 @@ pub mod engagement;
 pub mod forecast_rollup;
 pub mod period;
 pub mod pipeline_waterfall;
+pub mod rep_scorecard;
 pub mod single_thread_alert;
 
 pub use deal_risk::DealRisk;
 pub use forecast_rollup::ForecastRollup;
 pub use pipeline_waterfall::PipelineWaterfall;
+pub use rep_scorecard::RepScorecard;
 pub use single_thread_alert::SingleThreadAlert;
 
 use pandora_core::skill::SkillRegistry;
@@ -39,4 +41,5 @@ pub fn all() -> SkillRegistry {
         .with(ForecastRollup)
         .with(SingleThreadAlert)
         .with(DealRisk)
+        .with(RepScorecard)
 }
