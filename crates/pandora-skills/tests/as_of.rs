@@ -318,6 +318,9 @@ async fn a_past_run_equals_a_run_on_the_data_as_it_was() {
     for (skill, request) in [
         ("pipeline_waterfall", &request),
         ("forecast_rollup", &forecast_request),
+        ("rep_scorecard", &forecast_request),
+        ("deal_risk", &forecast_request),
+        ("single_thread_alert", &forecast_request),
     ] {
         let past = full.run_skill(ws_full, skill, request).await.expect("run");
         let reference = then.run_skill(ws_then, skill, request).await.expect("run");
