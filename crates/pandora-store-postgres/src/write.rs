@@ -492,7 +492,9 @@ async fn soft_delete(
 
 /// Stores new deal changes; fails the batch on a change of an unknown deal.
 /// Deals that got at least one new change get the batch's computed fields
-/// (NULL when it has none for one), in the same statement.
+/// (NULL when it has none for one), in the same statement — except those the
+/// batch itself just wrote (`updated_at` = the batch's time), whose upsert
+/// already stored them: rewriting them would write every new deal twice.
 async fn insert_changes(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
@@ -527,6 +529,7 @@ async fn insert_changes(
                 risk_score = (SELECT c.risk_score FROM computed c WHERE c.source_id = d.source_id), \
                 computed = (SELECT c.computed::jsonb FROM computed c WHERE c.source_id = d.source_id) \
             WHERE d.workspace_id = $1 AND d.id IN (SELECT deal_id FROM inserted) \
+                AND d.updated_at IS DISTINCT FROM $3 \
             RETURNING 1 \
         ) \
         SELECT (SELECT count(*) FROM inserted) AS inserted, \

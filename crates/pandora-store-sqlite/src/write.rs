@@ -403,13 +403,17 @@ async fn insert_changes(
     by_source.sort_unstable();
     for (source_id, id) in by_source {
         let computed = plan.computed.get(source_id);
+        // A deal this batch just wrote (updated_at = the batch's time)
+        // already got its computed fields from the upsert.
         sqlx::query(
-            "UPDATE deals SET risk_score = ?, computed = ? WHERE workspace_id = ? AND id = ?",
+            "UPDATE deals SET risk_score = ?, computed = ? \
+             WHERE workspace_id = ? AND id = ? AND updated_at <> ?",
         )
         .bind(computed.map(|c| i64::from(c.risk_score())))
         .bind(computed.map(|c| c.json.as_str()))
         .bind(ws)
         .bind(id.as_slice())
+        .bind(now)
         .execute(&mut *conn)
         .await?;
     }
