@@ -240,16 +240,23 @@ impl From<Error> for Problem {
             ErrorKind::Unavailable => {
                 if let Some(variable) = pandora_core::oauth::missing_variable(&err) {
                     // A deployment setting, not a passing failure: say which.
-                    let detail = match &err {
-                        Error::Unavailable { message } => message.clone(),
-                        other => other.to_string(),
-                    };
+                    let detail = err_message(&err);
                     tracing::warn!(variable, "OAuth flow of an unconfigured connector");
                     return Problem::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "oauth-not-configured",
                         "OAuth not configured",
                         detail,
+                    );
+                }
+                if pandora_core::vault::is_missing_key(&err) {
+                    // A deployment setting, not a passing failure: say which.
+                    tracing::warn!("credentials refused: no vault key configured");
+                    return Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "vault-key-missing",
+                        "Credential encryption not configured",
+                        err_message(&err),
                     );
                 }
                 tracing::warn!(error = %err, "dependency unavailable");
@@ -286,6 +293,15 @@ impl std::fmt::Display for Problem {
 }
 
 impl std::error::Error for Problem {}
+
+/// The message of an [`Error::Unavailable`] (without its `unavailable:`
+/// prefix), or the error's display.
+fn err_message(err: &Error) -> String {
+    match err {
+        Error::Unavailable { message } => message.clone(),
+        other => other.to_string(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -603,6 +603,15 @@ async fn connect_without_a_vault_key_stores_no_credentials() {
         )
         .await;
     res.problem(503);
+    assert_eq!(res.body["type"], "urn:pandora:problem:vault-key-missing");
+    assert!(
+        res.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("CREDENTIAL_ENCRYPTION_KEY is not set"),
+        "{}",
+        res.body
+    );
     assert!(api.connections(&ws, &key).await.is_empty());
     // One that takes none has nothing to seal.
     let res = api

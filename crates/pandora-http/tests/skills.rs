@@ -190,8 +190,20 @@ async fn registry_lists_skills_with_their_settings() {
     let body = api.get("/api/skills", &key).await;
     let data = body.ok(200)["data"].as_array().unwrap().clone();
     let ids: Vec<&str> = data.iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["forecast_rollup", "pipeline_waterfall"]);
-    let waterfall = &data[1];
+    assert_eq!(
+        ids,
+        [
+            "deal_risk",
+            "forecast_rollup",
+            "pipeline_waterfall",
+            "rep_scorecard",
+            "single_thread_alert"
+        ]
+    );
+    let waterfall = data
+        .iter()
+        .find(|s| s["id"] == "pipeline_waterfall")
+        .unwrap();
     assert!(waterfall["default_schedule"].is_string());
     let listed = waterfall["settings"]
         .as_array()

@@ -86,6 +86,13 @@ impl From<VaultError> for crate::Error {
     }
 }
 
+/// Whether `error` is [`VaultError::NoKey`] seen through [`crate::Error`]:
+/// a deployment setting to fix, which the HTTP layer names rather than
+/// hiding it behind a generic "unavailable".
+pub fn is_missing_key(error: &crate::Error) -> bool {
+    matches!(error, crate::Error::Unavailable { message } if *message == VaultError::NoKey.to_string())
+}
+
 /// Seals and opens credentials bound to a workspace and a connection.
 #[async_trait]
 pub trait CredentialVault: Send + Sync {
