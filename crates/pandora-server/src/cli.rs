@@ -138,12 +138,63 @@ pub enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// List the skills, or run one now in the foreground and print its report.
+    Skills {
+        /// What to do.
+        #[command(subcommand)]
+        action: SkillsCommand,
+    },
     /// Maintain stored connector credentials: encrypt legacy plaintext, rotate the master key.
     Credentials {
         /// What to do.
         #[command(subcommand)]
         action: CredentialsCommand,
     },
+}
+
+/// `pandora skills …`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum SkillsCommand {
+    /// Each skill: id, name, default schedule, and its settings with their defaults.
+    #[command(
+        long_about = "List the skills this build offers, as `GET /api/skills` does: each \
+            skill's id, display name and default schedule (cron, UTC), then its settings \
+            with their types, bounds or choices, and defaults. Reads no database."
+    )]
+    List,
+    /// Run a skill over a workspace now, in the foreground, record the run, print its report.
+    #[command(
+        long_about = "Run a skill over a workspace's data now, in the foreground, and \
+            record the run exactly as `POST /api/workspaces/{id}/skills/{skill}/run` does \
+            (with the workspace's settings). Prints the report's summary and its first \
+            rows as a table, or the whole report as JSON with --json. Exits 1 when the \
+            skill, the workspace or the period is unknown, the as-of time is in the \
+            future, or the run failed."
+    )]
+    Run {
+        /// Workspace id.
+        workspace: uuid::Uuid,
+        /// Skill id, e.g. `pipeline_waterfall` (see `pandora skills list`).
+        skill: String,
+        /// Period: `2026-Q2`, `2026-05`, `2026` or `2026-04-01..2026-05-15`
+        /// [default: the quarter holding the as-of time].
+        #[arg(long, value_name = "PERIOD")]
+        period: Option<String>,
+        /// See the data as it stood at this time, RFC 3339 (e.g.
+        /// 2026-05-15T00:00:00Z), not in the future [default: now].
+        #[arg(long, value_name = "RFC3339", value_parser = parse_as_of)]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print the whole report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An RFC 3339 time, e.g. `2026-05-15T00:00:00Z`.
+fn parse_as_of(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e}; expected RFC 3339, e.g. 2026-05-15T00:00:00Z"))
 }
 
 /// `pandora credentials …`.
@@ -259,6 +310,59 @@ mod tests {
     }
 
     #[test]
+    fn skills_commands() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["pandora", "skills"].iter().chain(args))?;
+            match cli.command {
+                Some(Command::Skills { action }) => Ok::<_, clap::Error>(action),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(parse(&["list"]).unwrap(), SkillsCommand::List);
+        let ws = uuid::Uuid::nil().to_string();
+        assert_eq!(
+            parse(&["run", &ws, "pipeline_waterfall"]).unwrap(),
+            SkillsCommand::Run {
+                workspace: uuid::Uuid::nil(),
+                skill: "pipeline_waterfall".into(),
+                period: None,
+                as_of: None,
+                json: false,
+            }
+        );
+        let as_of = "2026-05-15T02:00:00+02:00";
+        assert_eq!(
+            parse(&[
+                "run",
+                &ws,
+                "deal_risk",
+                "--period",
+                "2026-Q2",
+                "--as-of",
+                as_of,
+                "--json"
+            ])
+            .unwrap(),
+            SkillsCommand::Run {
+                workspace: uuid::Uuid::nil(),
+                skill: "deal_risk".into(),
+                period: Some("2026-Q2".into()),
+                as_of: Some("2026-05-15T00:00:00Z".parse().unwrap()),
+                json: true,
+            }
+        );
+        for bad in [
+            &["run", "not-a-uuid", "deal_risk"][..],
+            &["run", &ws],
+            &["run", &ws, "deal_risk", "--as-of", "2026-05-15"],
+            &["list", "--json"],
+            &[],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
     fn help_lists_every_variable() {
         let help = Cli::command().render_long_help().to_string();
         for var in [
@@ -277,6 +381,7 @@ mod tests {
             "migrate",
             "keygen",
             "credentials",
+            "skills",
         ] {
             assert!(help.contains(var), "{var} missing from --help");
         }

@@ -4,7 +4,9 @@
 //! REST API of [`pandora_http`] with a job worker beside it; `pandora worker`
 //! runs only a worker; `pandora migrate` only migrates; `pandora
 //! keygen` prints a fresh master key for the credential vault; `pandora
-//! credentials encrypt-existing|rotate-key` maintain the stored credentials.
+//! credentials encrypt-existing|rotate-key` maintain the stored credentials;
+//! `pandora sync` runs one sync and `pandora skills list|run` lists the
+//! skills or runs one, in the foreground.
 //! Configuration comes from the environment and a `.env` file (see `pandora
 //! --help`); a bad value stops start-up with one line naming it and exit code
 //! 2, a database that cannot be used with one line and exit code 1.
@@ -16,6 +18,7 @@ mod database;
 mod logging;
 mod migrate;
 mod serve;
+mod skills;
 mod sync;
 mod worker;
 
@@ -24,7 +27,7 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SkillsCommand};
 use crate::config::{Config, ConfigError, Raw, RawConfig};
 use crate::database::DatabaseError;
 
@@ -202,6 +205,19 @@ fn run() -> Result<(), Failure> {
                 connector,
                 full,
             } => sync::run(config, &logging, workspace, &connector, full).await,
+            Command::Skills {
+                action: SkillsCommand::List,
+            } => skills::list(),
+            Command::Skills {
+                action:
+                    SkillsCommand::Run {
+                        workspace,
+                        skill,
+                        period,
+                        as_of,
+                        json,
+                    },
+            } => skills::run(config, &logging, workspace, &skill, period, as_of, json).await,
             Command::Worker => worker::run(config, &logging).await,
             Command::Keygen => keygen(),
         }
