@@ -26,7 +26,7 @@ use crate::model::{
     DealChange, DealSnapshot, NewApiKey, NewConnection, NewWorkspace, User, Workspace, WorkspaceId,
     WorkspacePatch,
 };
-use crate::model::{RunStatus, SyncMode, SyncRun};
+use crate::model::{RunStatus, StreamCounts, SyncMode, SyncRun};
 use crate::query::{DealFilter, Page, PageRequest};
 use crate::recompute::{self, ComputeContext, RecomputeOutcome};
 use crate::store::Store;
@@ -192,6 +192,16 @@ fn check_name(field: &str, name: &str) -> Result<String> {
         ));
     }
     Ok(name.to_string())
+}
+
+/// Checks a connection's config: a JSON object whose Pandora keys (the
+/// sync interval) are valid. Shared by `connect` and `connect_checked`.
+fn check_connection_config(config: &serde_json::Value) -> Result<()> {
+    if !config.is_object() {
+        return Err(Error::invalid("config", "must be a JSON object"));
+    }
+    crate::scheduler::sync_interval(config, crate::scheduler::DEFAULT_SYNC_INTERVAL)?;
+    Ok(())
 }
 
 fn check_settings(settings: &serde_json::Value) -> Result<()> {
@@ -491,10 +501,7 @@ impl Pandora {
         if connector.trim().is_empty() {
             return Err(Error::invalid("connector", "must not be empty"));
         }
-        if !config.is_object() {
-            return Err(Error::invalid("config", "must be a JSON object"));
-        }
-        crate::scheduler::sync_interval(&config, crate::scheduler::DEFAULT_SYNC_INTERVAL)?;
+        check_connection_config(&config)?;
         if self.inner.vault.current_key_id().is_none() {
             return Err(crate::vault::VaultError::NoKey.into());
         }
@@ -630,6 +637,27 @@ impl Pandora {
         crate::sync::run_sync(self.inner.store.as_ref(), imp, &ctx, progress).await
     }
 
+    /// [`Pandora::run_connector`], keeping track of what it wrote: on
+    /// failure, the error comes with the per-table counts of the pages stored
+    /// before it (what a failed run records).
+    pub(crate) async fn run_connector_counted(
+        &self,
+        imp: &dyn Connector,
+        connection: &Connection,
+        mode: SyncMode,
+        progress: SyncProgress<'_>,
+    ) -> std::result::Result<SyncOutcome, (Error, BTreeMap<String, StreamCounts>)> {
+        let so_far = Mutex::new(SyncOutcome::default());
+        let record = |o: &SyncOutcome| {
+            if let Ok(mut last) = so_far.lock() {
+                last.clone_from(o);
+            }
+            progress(o);
+        };
+        let result = self.run_connector(imp, connection, mode, &record).await;
+        result.map_err(|e| (e, so_far.into_inner().unwrap_or_default().counts))
+    }
+
     /// Runs one sync of the workspace's connection to `connector` now, in
     /// this task, and records it as a [`SyncRun`].
     ///
@@ -686,25 +714,17 @@ impl Pandora {
         tracing::info!(workspace_id = %workspace, connector, run_id = %run.id, ?mode, "sync run created");
 
         // From here on the run exists: every failure must finish it.
-        let so_far = Mutex::new(SyncOutcome::default());
-        let record = |o: &SyncOutcome| {
-            if let Ok(mut last) = so_far.lock() {
-                last.clone_from(o);
-            }
-            progress(o);
-        };
         let result = match store.start_sync_run(workspace, run.id, model::now()).await {
             Ok(_) => {
-                self.run_connector(imp.as_ref(), &connection, mode, &record)
+                self.run_connector_counted(imp.as_ref(), &connection, mode, progress)
                     .await
             }
-            Err(e) => Err(e),
+            Err(e) => Err((e, BTreeMap::new())),
         };
         let (status, counts, error) = match result {
             Ok(outcome) => (RunStatus::Succeeded, outcome.counts, None),
-            Err(e) => {
+            Err((e, partial)) => {
                 tracing::warn!(workspace_id = %workspace, connector, run_id = %run.id, error = %e, "sync run failed");
-                let partial = so_far.into_inner().unwrap_or_default().counts;
                 (RunStatus::Failed, partial, Some(run_error(&e)))
             }
         };

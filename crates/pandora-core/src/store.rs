@@ -512,6 +512,19 @@ pub fn check_new_sync_job(run: &SyncRun, job: &NewJob) -> Result<()> {
     Ok(())
 }
 
+/// When a lease of length `lease` taken at `now` ends (shared by the stores'
+/// [`JobStore::claim_job`]); [`Error::InvalidInput`] on `lease` when it is
+/// too long to add.
+pub fn lease_end(
+    now: chrono::DateTime<chrono::Utc>,
+    lease: std::time::Duration,
+) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|lease| now.checked_add_signed(lease))
+        .ok_or_else(|| Error::invalid("lease", "is too long"))
+}
+
 /// The error a job (and its run) is failed with when its lease ran out after
 /// its last allowed attempt.
 pub fn lost_worker_error(attempts: u32) -> String {

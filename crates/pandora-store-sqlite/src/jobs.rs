@@ -28,7 +28,9 @@ use pandora_core::batch::RecordKind;
 use pandora_core::model::{
     self, Connection, Job, JobKind, NewJob, RunStatus, StreamCounts, SyncRun, WorkspaceId,
 };
-use pandora_core::store::{check_finish_status, check_new_sync_job, lost_worker_error, JobStore};
+use pandora_core::store::{
+    check_finish_status, check_new_sync_job, lease_end, lost_worker_error, JobStore,
+};
 use pandora_core::{Error, Result};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteRow;
@@ -526,14 +528,6 @@ async fn fail_lost_job(
     }
     tracing::warn!(workspace_id = %workspace, job_id = %id, "job failed: its worker was lost after the last attempt");
     Ok(())
-}
-
-/// `now + lease`, or [`Error::InvalidInput`] on `lease` when out of range.
-fn lease_end(now: DateTime<Utc>, lease: Duration) -> Result<DateTime<Utc>> {
-    chrono::Duration::from_std(lease)
-        .ok()
-        .and_then(|lease| now.checked_add_signed(lease))
-        .ok_or_else(|| Error::invalid("lease", "is too long"))
 }
 
 /// The job's run is no longer queued or running although the job was: it was

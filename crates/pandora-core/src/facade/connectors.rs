@@ -263,10 +263,7 @@ impl Pandora {
             (None, None) => serde_json::json!({}),
         };
         // What `connect` would refuse, refused before the vendor is asked.
-        if !config.is_object() {
-            return Err(Error::invalid("config", "must be a JSON object"));
-        }
-        crate::scheduler::sync_interval(&config, crate::scheduler::DEFAULT_SYNC_INTERVAL)?;
+        super::check_connection_config(&config)?;
         if auth != AuthKind::None && self.inner.vault.current_key_id().is_none() {
             return Err(crate::vault::VaultError::NoKey.into());
         }

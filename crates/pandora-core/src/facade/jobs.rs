@@ -3,7 +3,6 @@
 //! disconnecting a connection (which cancels its jobs).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,7 +14,6 @@ use crate::model::{
     self, Connection, ConnectionStatus, Job, JobKind, NewConnection, NewJob, RunStatus,
     StreamCounts, SyncMode, SyncRun, WorkspaceId,
 };
-use crate::sync::SyncOutcome;
 
 /// Attempts a queued sync gets before it stays failed.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -251,19 +249,12 @@ impl Pandora {
                     .await;
             }
         };
-        let so_far = Mutex::new(SyncOutcome::default());
-        let record = |o: &SyncOutcome| {
-            if let Ok(mut last) = so_far.lock() {
-                last.clone_from(o);
-            }
-            progress(o);
-        };
         let result = match self.inner.connectors.get(&connection.connector) {
             Ok(imp) => {
-                self.run_connector(imp.as_ref(), &connection, run.mode, &record)
+                self.run_connector_counted(imp.as_ref(), &connection, run.mode, progress)
                     .await
             }
-            Err(e) => Err(e),
+            Err(e) => Err((e, BTreeMap::new())),
         };
         match result {
             Ok(outcome) => {
@@ -271,8 +262,7 @@ impl Pandora {
                 self.finish_job(job, worker, RunStatus::Succeeded, &counts, None)
                     .await
             }
-            Err(e) => {
-                let partial = so_far.into_inner().unwrap_or_default().counts;
+            Err((e, partial)) => {
                 let counts = add_counts(&before, &partial);
                 let error = run_error(&e);
                 tracing::warn!(
