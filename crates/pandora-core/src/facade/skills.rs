@@ -76,6 +76,9 @@ struct Prepared {
     skill: std::sync::Arc<dyn Skill>,
     run: SkillRun,
     load: LoadRequest,
+    /// The run sees the present with the workspace's own settings (no
+    /// `as_of`, no settings overrides): only such runs raise alerts.
+    live: bool,
 }
 
 impl Pandora {
@@ -158,6 +161,7 @@ impl Pandora {
                 inputs: info.inputs,
                 previous,
             },
+            live: request.as_of.is_none() && request.settings.is_none(),
         })
     }
 
@@ -216,7 +220,12 @@ impl Pandora {
 
     /// Loads, computes and finishes a created run.
     async fn execute_skill_run(&self, prepared: Prepared) -> Result<SkillRun> {
-        let Prepared { skill, run, load } = prepared;
+        let Prepared {
+            skill,
+            run,
+            load,
+            live: _live,
+        } = prepared;
         let ws = run.workspace_id;
         let store = &self.inner.store;
         let outcome: Result<serde_json::Value> = async {
