@@ -4,13 +4,19 @@ mod connectors;
 mod jobs;
 mod oauth;
 mod skills;
+mod webhooks;
 
 pub use connectors::{
     Connected, ConnectionHealth, ConnectionSummary, LiveCheck, DEFAULT_CHECK_TIMEOUT,
 };
 pub use jobs::{Disconnected, JobOutcome, RetryPolicy, DEFAULT_MAX_ATTEMPTS};
 pub use oauth::{AuthorizeStart, DEFAULT_STATE_TTL};
-pub use skills::{SkillRunRequest, SkillSettingsView, StartedSkillRun, SKILL_WAIT};
+pub use webhooks::{
+    verify_webhook_signature, webhook_signature, CreatedWebhook, DELIVERY_MAX_ATTEMPTS,
+    DELIVERY_TIMEOUT, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_WEBHOOKS,
+    WEBHOOK_SECRET_PREFIX,
+};
+pub use skills::{SkillRunRequest, SkillSettingsView, SKILL_MAX_ATTEMPTS, SKILL_WAIT};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

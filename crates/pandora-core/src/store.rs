@@ -480,6 +480,41 @@ pub trait JobStore: Send + Sync {
     /// One job of the workspace.
     async fn get_job(&self, workspace: WorkspaceId, job_id: Uuid) -> Result<Job>;
 
+    /// Whether a job of the workspace (finished ones included) holds
+    /// `dedupe_key`: the scheduler's "this slot is enqueued".
+    async fn job_key_taken(&self, workspace: WorkspaceId, dedupe_key: &str) -> Result<bool>;
+
+    /// Creates the queued skill `run` (see
+    /// [`SkillStore::create_skill_run`](crate::skill::SkillStore::create_skill_run))
+    /// and the job that executes it (same id, kind `skill`, no connection,
+    /// status `queued`, 0 attempts, created at `run.started_at`), in one
+    /// transaction. Returns `false` and creates nothing when
+    /// `job.dedupe_key` is already held by a job of the workspace.
+    /// [`Error::InvalidInput`] for a run that is not `queued` or a
+    /// `max_attempts` of 0; [`Error::NotFound`] for a missing workspace.
+    ///
+    /// [`JobStore::claim_job`] marks the run `running` (started at the
+    /// claim) and, when the job's payload has `"live": true`, takes its
+    /// `as_of` at the claim too; [`JobStore::retry_job`] puts it back to
+    /// `queued` with the attempt's error; a job failed for a lost worker
+    /// fails its run.
+    async fn enqueue_skill(&self, run: &crate::model::SkillRun, job: &NewJob) -> Result<bool>;
+
+    /// Finishes a skill job `worker` holds, and its run, in one transaction:
+    /// `status` (`succeeded`, `failed` or `cancelled`) with the report and
+    /// error, finished at `now`. `None` (and nothing changed) when `worker`
+    /// no longer holds the job. [`Error::InvalidInput`] for a `status` that
+    /// is not final or a job that is not a skill job.
+    async fn finish_skill_job(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        status: RunStatus,
+        report: Option<&serde_json::Value>,
+        error: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<crate::model::SkillRun>>;
+
     /// Connections of every workspace whose status is `active` or `error`
     /// (those the scheduler syncs), ordered by id, after `after`: the
     /// scheduler's deployment-wide scan.
@@ -496,13 +531,18 @@ pub trait JobStore: Send + Sync {
     async fn purge_source(&self, workspace: WorkspaceId, source: &str) -> Result<u64>;
 }
 
-/// Checks the arguments of [`JobStore::enqueue_sync`] that need no database
-/// (shared by the stores).
-pub fn check_new_sync_job(run: &SyncRun, job: &NewJob) -> Result<()> {
-    check_new_sync_run(run.workspace_id, run)?;
+/// Checks the arguments of [`JobStore::enqueue_skill`] that need no
+/// database (shared by the stores).
+pub fn check_new_skill_job(run: &crate::model::SkillRun, job: &NewJob) -> Result<()> {
+    crate::skill::check_new_skill_run(run.workspace_id, run)?;
     if run.status != RunStatus::Queued {
         return Err(Error::invalid("status", "an enqueued run must be queued"));
     }
+    check_new_job(job)
+}
+
+/// Checks a [`NewJob`]: at least one attempt, a JSON object payload.
+fn check_new_job(job: &NewJob) -> Result<()> {
     if job.max_attempts == 0 {
         return Err(Error::invalid("max_attempts", "must be at least 1"));
     }
@@ -510,6 +550,16 @@ pub fn check_new_sync_job(run: &SyncRun, job: &NewJob) -> Result<()> {
         return Err(Error::invalid("payload", "must be a JSON object"));
     }
     Ok(())
+}
+
+/// Checks the arguments of [`JobStore::enqueue_sync`] that need no database
+/// (shared by the stores).
+pub fn check_new_sync_job(run: &SyncRun, job: &NewJob) -> Result<()> {
+    check_new_sync_run(run.workspace_id, run)?;
+    if run.status != RunStatus::Queued {
+        return Err(Error::invalid("status", "an enqueued run must be queued"));
+    }
+    check_new_job(job)
 }
 
 /// When a lease of length `lease` taken at `now` ends (shared by the stores'
@@ -616,6 +666,116 @@ pub trait OAuthStore: Send + Sync {
     ) -> Result<bool>;
 }
 
+/// Webhook endpoints, the alerts skill runs raised, and deliveries (see
+/// `docs/webhooks.md` and `docs/store-contract.md`).
+///
+/// A delivery is a `jobs` row of kind `webhook` (no connection) plus a
+/// `webhook_deliveries` row with the same id; its status, attempts and last
+/// error are read from the job, so a worker that dies leaves it true (a
+/// claim fails a job whose lease ran out after its last attempt).
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a new endpoint with its sealed secret. [`Error::NotFound`] for
+    /// a missing workspace; [`Error::Conflict`] for an id already taken.
+    async fn create_webhook(
+        &self,
+        webhook: &crate::model::Webhook,
+        secret: &StoredCredentials,
+    ) -> Result<()>;
+
+    /// The workspace's endpoints, oldest first (ties by id).
+    async fn list_webhooks(&self, workspace: WorkspaceId) -> Result<Vec<crate::model::Webhook>>;
+
+    /// One endpoint of the workspace ([`Error::NotFound`] otherwise).
+    async fn get_webhook(
+        &self,
+        workspace: WorkspaceId,
+        webhook_id: Uuid,
+    ) -> Result<crate::model::Webhook>;
+
+    /// Deletes an endpoint and its deliveries; its queued or running
+    /// delivery jobs are cancelled at `now` in the same transaction.
+    /// [`Error::NotFound`] when the workspace has no such endpoint.
+    async fn delete_webhook(
+        &self,
+        workspace: WorkspaceId,
+        webhook_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
+
+    /// Records a live skill run's alerts, in one transaction: alerts of
+    /// `set.events` not stored yet are stored as raised (at most once per
+    /// `(workspace, event, deal)`, also under concurrent calls); when
+    /// `set.complete`, stored alerts of those events missing from the set
+    /// are deleted; and for the alerts this call raised, one delivery (job
+    /// and delivery row, see [`crate::model::plan_deliveries`]) per endpoint of
+    /// the workspace that wants any of them. [`Error::NotFound`] for a
+    /// missing workspace.
+    async fn record_alerts(
+        &self,
+        workspace: WorkspaceId,
+        set: &crate::model::AlertSet,
+    ) -> Result<crate::model::AlertOutcome>;
+
+    /// The workspace's raised alerts, by event then deal id.
+    async fn list_alerts(&self, workspace: WorkspaceId) -> Result<Vec<crate::model::RaisedAlert>>;
+
+    /// An endpoint's deliveries, newest first: ordered by `(created_at, id)`
+    /// in `page.sort.direction`, keyset-paginated with
+    /// [`Cursor::after_updated`](crate::query::Cursor::after_updated) of
+    /// `created_at` (only the `updated_at` sort key). [`Error::NotFound`]
+    /// when the endpoint is not the workspace's.
+    async fn list_deliveries(
+        &self,
+        workspace: WorkspaceId,
+        webhook_id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<crate::model::WebhookDelivery>>;
+
+    /// One delivery of the workspace.
+    async fn get_delivery(
+        &self,
+        workspace: WorkspaceId,
+        delivery_id: Uuid,
+    ) -> Result<crate::model::WebhookDelivery>;
+
+    /// What sending a delivery needs: its endpoint, sealed secret and body.
+    async fn delivery_request(
+        &self,
+        workspace: WorkspaceId,
+        delivery_id: Uuid,
+    ) -> Result<crate::model::DeliveryRequest>;
+
+    /// Finishes a delivery job `worker` holds (`succeeded`, `failed` or
+    /// `cancelled`), recording the answer's status and the error, in one
+    /// transaction, fenced like [`JobStore::finish_sync_job`]: `None` (and
+    /// nothing changed) when `worker` no longer holds it.
+    /// [`Error::InvalidInput`] for a status that is not final or a job that
+    /// is not a webhook job.
+    async fn finish_delivery(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        status: RunStatus,
+        response_status: Option<u16>,
+        error: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<crate::model::WebhookDelivery>>;
+
+    /// Queues a delivery job `worker` holds again from `retry_at` (like
+    /// [`JobStore::retry_job`]) and records the failed attempt's answer
+    /// status, in one transaction; `false` when `worker` no longer holds it.
+    async fn retry_delivery(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        response_status: Option<u16>,
+        error: &str,
+        retry_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+}
+
 /// Liveness of the backing database.
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
@@ -636,6 +796,7 @@ pub trait Store:
     + JobStore
     + OAuthStore
     + crate::skill::SkillStore
+    + WebhookStore
     + StoreHealth
 {
 }
@@ -649,6 +810,7 @@ impl<T> Store for T where
         + JobStore
         + OAuthStore
         + crate::skill::SkillStore
+        + WebhookStore
         + StoreHealth
 {
 }

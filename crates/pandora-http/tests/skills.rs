@@ -13,6 +13,7 @@ use pandora_core::batch::RecordBatch;
 use pandora_core::model::{
     ChangeOrigin, DealField, NewDeal, NewDealChange, NewPipelineStage, NewUser, StageCategory,
 };
+use pandora_core::worker::{Worker, WorkerOptions};
 use pandora_core::Pandora;
 use pandora_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
@@ -22,6 +23,8 @@ struct Api {
     app: Router,
     pandora: Pandora,
     admin: String,
+    /// Stops the background worker that runs queued skill runs when dropped.
+    _worker: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -59,10 +62,26 @@ async fn api() -> Api {
         .skills(pandora_skills::all())
         .build()
         .unwrap();
+    // A worker beside the API, as `pandora serve` runs one: queued runs
+    // execute, and `?wait=true` sees them finish.
+    let worker = Worker::new(
+        pandora.clone(),
+        WorkerOptions {
+            poll_interval: std::time::Duration::from_millis(20),
+            schedule_every: None,
+            ..WorkerOptions::default()
+        },
+    )
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
     Api {
         app: pandora_http::router(pandora.clone()),
         pandora,
         admin: admin.expose().to_string(),
+        _worker: stop,
         _dir: dir,
     }
 }
@@ -239,7 +258,7 @@ async fn runs_history_latest_and_errors() {
     assert_eq!(run["report"]["summary"]["end"]["amount"], "200.00");
     assert_eq!(run["settings"]["deals_listed"], 25);
 
-    // Without wait: 202 with the running run, finished later.
+    // Without wait: 202 with the queued run, which the worker finishes.
     let res = api
         .call(
             Method::POST,
@@ -249,7 +268,7 @@ async fn runs_history_latest_and_errors() {
         )
         .await;
     let started = res.ok(202).clone();
-    assert_eq!(started["status"], "running");
+    assert_eq!(started["status"], "queued");
     let id = started["id"].as_str().unwrap().to_string();
     let mut finished = Value::Null;
     for _ in 0..100 {
@@ -258,7 +277,7 @@ async fn runs_history_latest_and_errors() {
             .await
             .ok(200)
             .clone();
-        if finished["status"] != "running" {
+        if finished["status"] != "running" && finished["status"] != "queued" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

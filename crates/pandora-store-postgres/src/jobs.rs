@@ -27,10 +27,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pandora_core::batch::RecordKind;
 use pandora_core::model::{
-    self, Connection, Job, JobKind, NewJob, RunStatus, StreamCounts, SyncRun, WorkspaceId,
+    self, Connection, Job, JobKind, NewJob, RunStatus, SkillRun, StreamCounts, SyncRun, WorkspaceId,
 };
 use pandora_core::store::{
-    check_finish_status, check_new_sync_job, lease_end, lost_worker_error, JobStore,
+    check_finish_status, check_new_skill_job, check_new_sync_job, lease_end, lost_worker_error,
+    JobStore,
 };
 use pandora_core::{Error, Result};
 use sqlx::postgres::PgRow;
@@ -40,6 +41,7 @@ use uuid::Uuid;
 
 use crate::connections::CONNECTION_COLUMNS;
 use crate::errors::{corrupt, is_foreign_key_violation, is_unique_violation, DbResultExt};
+use crate::skills::{end_skill_run, insert_skill_run, SkillRunEnd};
 use crate::sync_runs::{
     end_active_run, ensure_connection, insert_run, run_insert_error, CREATE_ATTEMPTS,
 };
@@ -173,6 +175,20 @@ impl JobStore for PgStore {
                 .execute(&mut *tx)
                 .await
                 .db()?;
+            } else if kind == JobKind::Skill {
+                let live = job.payload.get("live") == Some(&serde_json::Value::Bool(true));
+                sqlx::query(
+                    "UPDATE skill_runs SET status = 'running', started_at = $3, \
+                         as_of = CASE WHEN $4 THEN $3 ELSE as_of END \
+                     WHERE workspace_id = $1 AND id = $2 AND status = 'queued'",
+                )
+                .bind(workspace)
+                .bind(id)
+                .bind(now)
+                .bind(live)
+                .execute(&mut *tx)
+                .await
+                .db()?;
             }
             tx.commit().await.db()?;
             tracing::debug!(
@@ -221,25 +237,12 @@ impl JobStore for PgStore {
             _ => error.as_deref(),
         };
         let mut tx = self.pool.begin().await.db()?;
-        let held = sqlx::query(
-            "UPDATE jobs SET status = $3, lease_until = NULL, \
-                 last_error = COALESCE($4, last_error), updated_at = $5 \
-             WHERE id = $1 AND worker = $2 AND status = 'running' \
-             RETURNING workspace_id, kind",
-        )
-        .bind(job_id)
-        .bind(worker)
-        .bind(status.as_str())
-        .bind(job_error)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .db()?;
-        let Some(held) = held else {
+        let Some((workspace, kind)) =
+            end_held_job(&mut tx, job_id, worker, status, job_error, now).await?
+        else {
             return Ok(None);
         };
-        let workspace: Uuid = held.try_get("workspace_id").db()?;
-        if parse_kind(&held)? != JobKind::Sync {
+        if kind != JobKind::Sync {
             return Err(Error::invalid("job_id", "is not a sync job"));
         }
         let run = end_active_run(
@@ -284,7 +287,20 @@ impl JobStore for PgStore {
             return Ok(false);
         };
         let workspace: Uuid = held.try_get("workspace_id").db()?;
-        if parse_kind(&held)? == JobKind::Sync {
+        let kind = parse_kind(&held)?;
+        if kind == JobKind::Skill {
+            sqlx::query(
+                "UPDATE skill_runs SET status = 'queued', error = $3 \
+                 WHERE workspace_id = $1 AND id = $2 AND status IN ('queued', 'running')",
+            )
+            .bind(workspace)
+            .bind(job_id)
+            .bind(error)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        }
+        if kind == JobKind::Sync {
             let requeued = sqlx::query(
                 "UPDATE sync_runs SET status = 'queued', error = $3, counts = $4 \
                  WHERE workspace_id = $1 AND id = $2 AND status IN ('queued', 'running')",
@@ -365,6 +381,94 @@ impl JobStore for PgStore {
         job_from_row(&row)
     }
 
+    async fn job_key_taken(&self, workspace: WorkspaceId, dedupe_key: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM jobs WHERE workspace_id = $1 AND dedupe_key = $2")
+            .bind(workspace)
+            .bind(dedupe_key)
+            .fetch_optional(&self.pool)
+            .await
+            .db()?;
+        Ok(row.is_some())
+    }
+
+    async fn enqueue_skill(&self, run: &SkillRun, job: &NewJob) -> Result<bool> {
+        check_new_skill_job(run, job)?;
+        let max_attempts = count_to_sql(job.max_attempts, "max_attempts")?;
+        let mut tx = self.pool.begin().await.db()?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) \
+             VALUES ($1, $2, $3, NULL, $4, 'queued', 0, $5, $6, NULL, NULL, NULL, $7, $8, $8) \
+             ON CONFLICT (workspace_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
+        ))
+        .bind(run.workspace_id)
+        .bind(run.id)
+        .bind(JobKind::Skill.as_str())
+        .bind(&job.payload)
+        .bind(max_attempts)
+        .bind(job.run_after)
+        .bind(job.dedupe_key.as_deref())
+        .bind(run.started_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(done) if done.rows_affected() == 0 => {
+                tx.rollback().await.db()?;
+                return Ok(false);
+            }
+            Ok(_) => {}
+            Err(e) if is_foreign_key_violation(&e) => {
+                return Err(Error::not_found("workspace", run.workspace_id));
+            }
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::conflict(format!("job {} already exists", run.id)));
+            }
+            Err(e) => return Err(crate::errors::map_db_error(e, Some(run.workspace_id))),
+        }
+        insert_skill_run(&mut *tx, run).await?;
+        tx.commit().await.db()?;
+        Ok(true)
+    }
+
+    async fn finish_skill_job(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        status: RunStatus,
+        report: Option<&serde_json::Value>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SkillRun>> {
+        check_finish_status(status)?;
+        let job_error = match status {
+            RunStatus::Succeeded => None,
+            _ => error,
+        };
+        let mut tx = self.pool.begin().await.db()?;
+        let Some((workspace, kind)) =
+            end_held_job(&mut tx, job_id, worker, status, job_error, now).await?
+        else {
+            return Ok(None);
+        };
+        if kind != JobKind::Skill {
+            return Err(Error::invalid("job_id", "is not a skill job"));
+        }
+        let end = SkillRunEnd {
+            status,
+            report,
+            error,
+            finished_at: now,
+        };
+        let run = end_skill_run(&mut tx, workspace, job_id, end)
+            .await?
+            .ok_or_else(|| {
+                Error::conflict(format!(
+                    "the skill run of job {job_id} is no longer queued or running"
+                ))
+            })?;
+        tx.commit().await.db()?;
+        Ok(Some(run))
+    }
+
     async fn scan_schedulable_connections(
         &self,
         after: Option<Uuid>,
@@ -431,6 +535,40 @@ impl JobStore for PgStore {
     }
 }
 
+/// Ends a running job `worker` holds with `status` (keeping the last error
+/// when `error` is `None`): its workspace and kind, or `None` when `worker`
+/// no longer holds it.
+async fn end_held_job(
+    conn: &mut PgConnection,
+    job_id: Uuid,
+    worker: &str,
+    status: RunStatus,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<(Uuid, JobKind)>> {
+    let held = sqlx::query(
+        "UPDATE jobs SET status = $3, lease_until = NULL, \
+             last_error = COALESCE($4, last_error), updated_at = $5 \
+         WHERE id = $1 AND worker = $2 AND status = 'running' \
+         RETURNING workspace_id, kind",
+    )
+    .bind(job_id)
+    .bind(worker)
+    .bind(status.as_str())
+    .bind(error)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await
+    .db()?;
+    let Some(held) = held else {
+        return Ok(None);
+    };
+    Ok(Some((
+        held.try_get("workspace_id").db()?,
+        parse_kind(&held)?,
+    )))
+}
+
 /// Fails a running job whose lease expired after its last attempt, and its
 /// sync run (the connection records the error as for any failed run).
 async fn fail_lost_job(
@@ -452,6 +590,15 @@ async fn fail_lost_job(
     .execute(&mut *conn)
     .await
     .db()?;
+    if kind == JobKind::Skill {
+        let end = SkillRunEnd {
+            status: RunStatus::Failed,
+            report: None,
+            error: Some(error),
+            finished_at: now,
+        };
+        end_skill_run(conn, workspace, id, end).await?;
+    }
     if kind == JobKind::Sync {
         end_active_run(
             conn,

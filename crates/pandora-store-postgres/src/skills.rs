@@ -12,7 +12,7 @@ use pandora_core::store::check_finish_status;
 use pandora_core::{Error, Result};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::errors::{corrupt, is_foreign_key_violation, is_unique_violation, DbResultExt};
@@ -21,7 +21,7 @@ use crate::rows;
 use crate::PgStore;
 
 /// Columns a skill-run query selects, as [`run_from_row`] reads them.
-const RUN_COLUMNS: &str = "r.workspace_id, r.id, r.skill, r.period, r.period_start, \
+pub(crate) const RUN_COLUMNS: &str = "r.workspace_id, r.id, r.skill, r.period, r.period_start, \
                            r.period_end, r.as_of, r.settings, r.status, r.report, r.error, \
                            r.started_at, r.finished_at";
 
@@ -32,33 +32,7 @@ const QUOTA_COLUMNS: &str = "workspace_id, user_id, period, amount, currency, up
 impl SkillStore for PgStore {
     async fn create_skill_run(&self, workspace: WorkspaceId, run: &SkillRun) -> Result<()> {
         check_new_skill_run(workspace, run)?;
-        sqlx::query(
-            "INSERT INTO skill_runs (workspace_id, id, skill, period, period_start, period_end, \
-             as_of, settings, status, report, error, started_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL)",
-        )
-        .bind(workspace)
-        .bind(run.id)
-        .bind(&run.skill)
-        .bind(&run.period)
-        .bind(run.period_start)
-        .bind(run.period_end)
-        .bind(run.as_of)
-        .bind(Json(&run.settings))
-        .bind(run.status.as_str())
-        .bind(run.report.as_ref().map(Json))
-        .bind(&run.error)
-        .bind(run.started_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                Error::conflict(format!("skill run {} already exists", run.id))
-            } else {
-                crate::errors::map_db_error(e, Some(workspace))
-            }
-        })?;
-        Ok(())
+        insert_skill_run(&self.pool, run).await
     }
 
     async fn finish_skill_run(
@@ -71,22 +45,22 @@ impl SkillStore for PgStore {
         finished_at: DateTime<Utc>,
     ) -> Result<SkillRun> {
         check_finish_status(status)?;
-        let row = sqlx::query(&format!(
-            "UPDATE skill_runs r SET status = $1, report = $2, error = $3, finished_at = $4 \
-             WHERE r.workspace_id = $5 AND r.id = $6 AND r.status IN ('queued', 'running') \
-             RETURNING {RUN_COLUMNS}"
-        ))
-        .bind(status.as_str())
-        .bind(report.map(Json))
-        .bind(error)
-        .bind(finished_at)
-        .bind(workspace)
-        .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await
-        .db()?;
-        match row {
-            Some(row) => run_from_row(&row),
+        let mut conn = self.pool.acquire().await.db()?;
+        let ended = end_skill_run(
+            &mut conn,
+            workspace,
+            run_id,
+            SkillRunEnd {
+                status,
+                report,
+                error,
+                finished_at,
+            },
+        )
+        .await?;
+        drop(conn);
+        match ended {
+            Some(run) => Ok(run),
             None => {
                 let run = self.get_skill_run(workspace, run_id).await?;
                 Err(Error::conflict(format!(
@@ -409,8 +383,77 @@ async fn scan_live(
     .db()
 }
 
+/// Inserts a new skill run (checked by the caller).
+pub(crate) async fn insert_skill_run<'c, E>(executor: E, run: &SkillRun) -> Result<()>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    sqlx::query(
+        "INSERT INTO skill_runs (workspace_id, id, skill, period, period_start, period_end, \
+         as_of, settings, status, report, error, started_at, finished_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL)",
+    )
+    .bind(run.workspace_id)
+    .bind(run.id)
+    .bind(&run.skill)
+    .bind(&run.period)
+    .bind(run.period_start)
+    .bind(run.period_end)
+    .bind(run.as_of)
+    .bind(Json(&run.settings))
+    .bind(run.status.as_str())
+    .bind(run.report.as_ref().map(Json))
+    .bind(&run.error)
+    .bind(run.started_at)
+    .execute(executor)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::conflict(format!("skill run {} already exists", run.id))
+        } else {
+            crate::errors::map_db_error(e, Some(run.workspace_id))
+        }
+    })?;
+    Ok(())
+}
+
+/// How a skill run ends.
+pub(crate) struct SkillRunEnd<'a> {
+    pub(crate) status: RunStatus,
+    pub(crate) report: Option<&'a serde_json::Value>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) finished_at: DateTime<Utc>,
+}
+
+/// Ends a queued or running skill run; `None` when it is not queued or
+/// running (or not the workspace's).
+pub(crate) async fn end_skill_run(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    run_id: Uuid,
+    end: SkillRunEnd<'_>,
+) -> Result<Option<SkillRun>> {
+    sqlx::query(&format!(
+        "UPDATE skill_runs r SET status = $1, report = $2, error = $3, finished_at = $4 \
+         WHERE r.workspace_id = $5 AND r.id = $6 AND r.status IN ('queued', 'running') \
+         RETURNING {RUN_COLUMNS}"
+    ))
+    .bind(end.status.as_str())
+    .bind(end.report.map(Json))
+    .bind(end.error)
+    .bind(end.finished_at)
+    .bind(workspace)
+    .bind(run_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .db()?
+    .as_ref()
+    .map(run_from_row)
+    .transpose()
+}
+
 /// A `skill_runs` row.
-fn run_from_row(row: &PgRow) -> Result<SkillRun> {
+pub(crate) fn run_from_row(row: &PgRow) -> Result<SkillRun> {
     let status: String = row.try_get("status").db()?;
     let status = RunStatus::parse(&status)
         .ok_or_else(|| corrupt("skill run", format!("unknown status {status:?}")))?;

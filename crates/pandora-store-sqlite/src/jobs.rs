@@ -26,10 +26,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pandora_core::batch::RecordKind;
 use pandora_core::model::{
-    self, Connection, Job, JobKind, NewJob, RunStatus, StreamCounts, SyncRun, WorkspaceId,
+    self, Connection, Job, JobKind, NewJob, RunStatus, SkillRun, StreamCounts, SyncRun, WorkspaceId,
 };
 use pandora_core::store::{
-    check_finish_status, check_new_sync_job, lease_end, lost_worker_error, JobStore,
+    check_finish_status, check_new_skill_job, check_new_sync_job, lease_end, lost_worker_error,
+    JobStore,
 };
 use pandora_core::{Error, Result};
 use sqlx::pool::PoolConnection;
@@ -43,6 +44,7 @@ use crate::codec::{
 };
 use crate::connections::{connection_from_row, ensure_connection, CONNECTION_COLUMNS};
 use crate::errors::{db_error, db_error_in, is_foreign_key_violation, is_unique_violation};
+use crate::skills::{end_skill_run, insert_skill_run, SkillRunEnd};
 use crate::sync_runs::{end_active_run, insert_run, run_insert_error};
 use crate::SqliteStore;
 
@@ -172,6 +174,20 @@ impl JobStore for SqliteStore {
                 .execute(tx.conn())
                 .await
                 .map_err(db_error)?;
+            } else if kind == JobKind::Skill {
+                let live = job.payload.get("live") == Some(&serde_json::Value::Bool(true));
+                sqlx::query(
+                    "UPDATE skill_runs SET status = 'running', started_at = ?1, \
+                         as_of = CASE WHEN ?2 THEN ?1 ELSE as_of END \
+                     WHERE workspace_id = ?3 AND id = ?4 AND status = 'queued'",
+                )
+                .bind(now_sql)
+                .bind(live)
+                .bind(id_to_sql(workspace))
+                .bind(id_to_sql(id))
+                .execute(tx.conn())
+                .await
+                .map_err(db_error)?;
             }
             tx.commit().await?;
             tracing::debug!(
@@ -221,26 +237,13 @@ impl JobStore for SqliteStore {
         };
         let _turn = self.batch_turn().await;
         let mut tx = Immediate::begin(self.pool()).await?;
-        let held = sqlx::query(
-            "UPDATE jobs SET status = ?, lease_until = NULL, \
-                 last_error = coalesce(?, last_error), updated_at = ? \
-             WHERE id = ? AND worker = ? AND status = 'running' \
-             RETURNING workspace_id, kind",
-        )
-        .bind(status.as_str())
-        .bind(job_error)
-        .bind(time_to_sql(now))
-        .bind(id_to_sql(job_id))
-        .bind(worker)
-        .fetch_optional(tx.conn())
-        .await
-        .map_err(db_error)?;
-        let Some(held) = held else {
+        let Some((workspace, kind)) =
+            end_held_job(tx.conn(), job_id, worker, status, job_error, now).await?
+        else {
             tx.rollback().await?;
             return Ok(None);
         };
-        let workspace = id_from_sql(col(&held, "workspace_id")?, "jobs.workspace_id")?;
-        if parse_kind(&held)? != JobKind::Sync {
+        if kind != JobKind::Sync {
             return Err(Error::invalid("job_id", "is not a sync job"));
         }
         let run = end_active_run(
@@ -287,7 +290,21 @@ impl JobStore for SqliteStore {
             tx.rollback().await?;
             return Ok(false);
         };
-        if parse_kind(&held)? == JobKind::Sync {
+        let kind = parse_kind(&held)?;
+        if kind == JobKind::Skill {
+            let workspace: Vec<u8> = col(&held, "workspace_id")?;
+            sqlx::query(
+                "UPDATE skill_runs SET status = 'queued', error = ? \
+                 WHERE workspace_id = ? AND id = ? AND status IN ('queued', 'running')",
+            )
+            .bind(error)
+            .bind(workspace)
+            .bind(id_to_sql(job_id))
+            .execute(tx.conn())
+            .await
+            .map_err(db_error)?;
+        }
+        if kind == JobKind::Sync {
             let workspace: Vec<u8> = col(&held, "workspace_id")?;
             let requeued = sqlx::query(
                 "UPDATE sync_runs SET status = 'queued', error = ?, counts = ? \
@@ -368,6 +385,97 @@ impl JobStore for SqliteStore {
         .map_err(db_error)?
         .ok_or_else(|| Error::not_found("job", job_id))?;
         job_from_row(&row)
+    }
+
+    async fn job_key_taken(&self, workspace: WorkspaceId, dedupe_key: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM jobs WHERE workspace_id = ? AND dedupe_key = ?")
+            .bind(id_to_sql(workspace))
+            .bind(dedupe_key)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_error)?;
+        Ok(row.is_some())
+    }
+
+    async fn enqueue_skill(&self, run: &SkillRun, job: &NewJob) -> Result<bool> {
+        check_new_skill_job(run, job)?;
+        let payload = serde_json::to_string(&job.payload)?;
+        let _turn = self.batch_turn().await;
+        let mut tx = Immediate::begin(self.pool()).await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) \
+             VALUES (?1, ?2, ?3, NULL, ?4, 'queued', 0, ?5, ?6, NULL, NULL, NULL, ?7, ?8, ?8) \
+             ON CONFLICT (workspace_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
+        ))
+        .bind(id_to_sql(run.workspace_id))
+        .bind(id_to_sql(run.id))
+        .bind(JobKind::Skill.as_str())
+        .bind(&payload)
+        .bind(i64::from(job.max_attempts))
+        .bind(time_to_sql(job.run_after))
+        .bind(job.dedupe_key.as_deref())
+        .bind(time_to_sql(run.started_at))
+        .execute(tx.conn())
+        .await;
+        match inserted {
+            Ok(done) if done.rows_affected() == 0 => {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            Ok(_) => {}
+            Err(e) if is_foreign_key_violation(&e) => {
+                return Err(Error::not_found("workspace", run.workspace_id));
+            }
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::conflict(format!("job {} already exists", run.id)));
+            }
+            Err(e) => return Err(db_error_in(run.workspace_id)(e)),
+        }
+        insert_skill_run(tx.conn(), run).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn finish_skill_job(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        status: RunStatus,
+        report: Option<&serde_json::Value>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SkillRun>> {
+        check_finish_status(status)?;
+        let job_error = match status {
+            RunStatus::Succeeded => None,
+            _ => error,
+        };
+        let _turn = self.batch_turn().await;
+        let mut tx = Immediate::begin(self.pool()).await?;
+        let Some((workspace, kind)) =
+            end_held_job(tx.conn(), job_id, worker, status, job_error, now).await?
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        if kind != JobKind::Skill {
+            return Err(Error::invalid("job_id", "is not a skill job"));
+        }
+        let end = SkillRunEnd {
+            status,
+            report,
+            error,
+            finished_at: now,
+        };
+        let run = end_skill_run(tx.conn(), workspace, job_id, end)
+            .await?
+            .ok_or_else(|| {
+                Error::conflict(format!(
+                    "the skill run of job {job_id} is no longer queued or running"
+                ))
+            })?;
+        tx.commit().await?;
+        Ok(Some(run))
     }
 
     async fn scan_schedulable_connections(
@@ -493,6 +601,38 @@ impl Drop for Immediate {
     }
 }
 
+/// Ends a running job `worker` holds with `status` (keeping the last error
+/// when `error` is `None`): its workspace and kind, or `None` when `worker`
+/// no longer holds it.
+async fn end_held_job(
+    conn: &mut SqliteConnection,
+    job_id: Uuid,
+    worker: &str,
+    status: RunStatus,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<(Uuid, JobKind)>> {
+    let held = sqlx::query(
+        "UPDATE jobs SET status = ?, lease_until = NULL, \
+             last_error = coalesce(?, last_error), updated_at = ? \
+         WHERE id = ? AND worker = ? AND status = 'running' \
+         RETURNING workspace_id, kind",
+    )
+    .bind(status.as_str())
+    .bind(error)
+    .bind(time_to_sql(now))
+    .bind(id_to_sql(job_id))
+    .bind(worker)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    let Some(held) = held else {
+        return Ok(None);
+    };
+    let workspace = id_from_sql(col(&held, "workspace_id")?, "jobs.workspace_id")?;
+    Ok(Some((workspace, parse_kind(&held)?)))
+}
+
 /// Fails a running job whose lease expired after its last attempt, and its
 /// sync run (the connection records the error as for any failed run).
 async fn fail_lost_job(
@@ -514,6 +654,15 @@ async fn fail_lost_job(
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
+    if kind == JobKind::Skill {
+        let end = SkillRunEnd {
+            status: RunStatus::Failed,
+            report: None,
+            error: Some(error),
+            finished_at: now,
+        };
+        end_skill_run(conn, workspace, id, end).await?;
+    }
     if kind == JobKind::Sync {
         end_active_run(
             conn,

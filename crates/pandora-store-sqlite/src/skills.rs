@@ -35,34 +35,7 @@ const QUOTA_COLUMNS: &str = "workspace_id, user_id, period, amount_e4, currency,
 impl SkillStore for SqliteStore {
     async fn create_skill_run(&self, workspace: WorkspaceId, run: &SkillRun) -> Result<()> {
         check_new_skill_run(workspace, run)?;
-        let settings = serde_json::to_string(&run.settings)?;
-        let report = run.report.as_ref().map(serde_json::to_string).transpose()?;
-        sqlx::query(&format!(
-            "INSERT INTO skill_runs ({RUN_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
-        ))
-        .bind(id_to_sql(workspace))
-        .bind(id_to_sql(run.id))
-        .bind(&run.skill)
-        .bind(&run.period)
-        .bind(run.period_start.map(time_to_sql))
-        .bind(run.period_end.map(time_to_sql))
-        .bind(time_to_sql(run.as_of))
-        .bind(settings)
-        .bind(run.status.as_str())
-        .bind(report)
-        .bind(&run.error)
-        .bind(time_to_sql(run.started_at))
-        .execute(self.pool())
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                Error::conflict(format!("skill run {} already exists", run.id))
-            } else {
-                db_error_in(workspace)(e)
-            }
-        })?;
-        Ok(())
+        insert_skill_run(self.pool(), run).await
     }
 
     async fn finish_skill_run(
@@ -75,23 +48,17 @@ impl SkillStore for SqliteStore {
         finished_at: DateTime<Utc>,
     ) -> Result<SkillRun> {
         check_finish_status(status)?;
-        let report = report.map(serde_json::to_string).transpose()?;
-        let row = sqlx::query(&format!(
-            "UPDATE skill_runs SET status = ?, report = ?, error = ?, finished_at = ? \
-             WHERE workspace_id = ? AND id = ? AND status IN ('queued', 'running') \
-             RETURNING {RUN_COLUMNS}"
-        ))
-        .bind(status.as_str())
-        .bind(report)
-        .bind(error)
-        .bind(time_to_sql(finished_at))
-        .bind(id_to_sql(workspace))
-        .bind(id_to_sql(run_id))
-        .fetch_optional(self.pool())
-        .await
-        .map_err(db_error)?;
-        match row {
-            Some(row) => run_from_row(&row),
+        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+        let end = SkillRunEnd {
+            status,
+            report,
+            error,
+            finished_at,
+        };
+        let ended = end_skill_run(&mut conn, workspace, run_id, end).await?;
+        drop(conn);
+        match ended {
+            Some(run) => Ok(run),
             None => {
                 let run = self.get_skill_run(workspace, run_id).await?;
                 Err(Error::conflict(format!(
@@ -397,6 +364,77 @@ async fn scan_live(
     qb.push(" ORDER BY id LIMIT ");
     qb.push_bind(i64::from(limit));
     qb.build().fetch_all(store.pool()).await.map_err(db_error)
+}
+
+/// Inserts a new skill run (checked by the caller).
+pub(crate) async fn insert_skill_run<'c, E>(executor: E, run: &SkillRun) -> Result<()>
+where
+    E: sqlx::Executor<'c, Database = Sqlite>,
+{
+    let settings = serde_json::to_string(&run.settings)?;
+    let report = run.report.as_ref().map(serde_json::to_string).transpose()?;
+    sqlx::query(&format!(
+        "INSERT INTO skill_runs ({RUN_COLUMNS}) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+    ))
+    .bind(id_to_sql(run.workspace_id))
+    .bind(id_to_sql(run.id))
+    .bind(&run.skill)
+    .bind(&run.period)
+    .bind(run.period_start.map(time_to_sql))
+    .bind(run.period_end.map(time_to_sql))
+    .bind(time_to_sql(run.as_of))
+    .bind(settings)
+    .bind(run.status.as_str())
+    .bind(report)
+    .bind(&run.error)
+    .bind(time_to_sql(run.started_at))
+    .execute(executor)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::conflict(format!("skill run {} already exists", run.id))
+        } else {
+            db_error_in(run.workspace_id)(e)
+        }
+    })?;
+    Ok(())
+}
+
+/// How a skill run ends.
+pub(crate) struct SkillRunEnd<'a> {
+    pub(crate) status: RunStatus,
+    pub(crate) report: Option<&'a serde_json::Value>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) finished_at: DateTime<Utc>,
+}
+
+/// Ends a queued or running skill run; `None` when it is not queued or
+/// running (or not the workspace's).
+pub(crate) async fn end_skill_run(
+    conn: &mut sqlx::SqliteConnection,
+    workspace: WorkspaceId,
+    run_id: Uuid,
+    end: SkillRunEnd<'_>,
+) -> Result<Option<SkillRun>> {
+    let report = end.report.map(serde_json::to_string).transpose()?;
+    sqlx::query(&format!(
+        "UPDATE skill_runs SET status = ?, report = ?, error = ?, finished_at = ? \
+         WHERE workspace_id = ? AND id = ? AND status IN ('queued', 'running') \
+         RETURNING {RUN_COLUMNS}"
+    ))
+    .bind(end.status.as_str())
+    .bind(report)
+    .bind(end.error)
+    .bind(time_to_sql(end.finished_at))
+    .bind(id_to_sql(workspace))
+    .bind(id_to_sql(run_id))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .as_ref()
+    .map(run_from_row)
+    .transpose()
 }
 
 /// A `skill_runs` row.

@@ -12,7 +12,7 @@ use super::{run_error, Pandora};
 use crate::error::{Error, Result};
 use crate::model::{
     self, Connection, ConnectionStatus, Job, JobKind, NewConnection, NewJob, RunStatus,
-    StreamCounts, SyncMode, SyncRun, WorkspaceId,
+    SkillRun, StreamCounts, SyncMode, SyncRun, WorkspaceId,
 };
 
 /// Attempts a queued sync gets before it stays failed.
@@ -35,8 +35,13 @@ pub struct Disconnected {
 /// How one attempt at a claimed job ended (see [`Pandora::execute_job`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobOutcome {
-    /// The job finished (succeeded, failed for good, or cancelled) with this run.
+    /// The sync job finished (succeeded, failed for good, or cancelled) with this run.
     Finished(SyncRun),
+    /// The skill job finished (succeeded, or failed for good) with this run.
+    SkillFinished(SkillRun),
+    /// The webhook delivery job finished (delivered, failed for good, or
+    /// cancelled) with this delivery.
+    DeliveryFinished(crate::model::WebhookDelivery),
     /// The attempt failed and the job is queued again from `retry_at`.
     Retrying {
         /// When it may be claimed again.
@@ -213,17 +218,8 @@ impl Pandora {
     ) -> Result<JobOutcome> {
         match job.kind {
             JobKind::Sync => self.execute_sync_job(job, worker, retry, progress).await,
-            JobKind::Skill => {
-                let error = "this deployment runs no skill jobs yet".to_string();
-                self.finish_job(
-                    job,
-                    worker,
-                    RunStatus::Failed,
-                    &BTreeMap::new(),
-                    Some(error),
-                )
-                .await
-            }
+            JobKind::Skill => self.execute_skill_job(job, worker, retry).await,
+            JobKind::Webhook => self.execute_webhook_job(job, worker, retry).await,
         }
     }
 

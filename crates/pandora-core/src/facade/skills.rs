@@ -1,10 +1,12 @@
 //! Skills: the registry, running a skill (recorded as a [`SkillRun`]), the
 //! run history, a workspace's skill settings, and quotas.
 //!
-//! For now a run executes in a task of the calling process
-//! ([`Pandora::start_skill_run`]); queue-based execution and scheduling come
-//! with the scheduler's skill jobs. A process that stops mid-run leaves the
-//! run `running`.
+//! A run either executes in the calling task ([`Pandora::run_skill`], the
+//! CLI's foreground run) or is enqueued as a job for a worker
+//! ([`Pandora::enqueue_skill_run`], what the API and the scheduler do): the
+//! job's id is the run's id, a worker that dies mid-run hands it to the next
+//! worker when its lease ends, and transient failures are retried with
+//! backoff like syncs.
 
 use std::time::Duration;
 
@@ -12,9 +14,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use std::collections::BTreeMap;
+
+use super::jobs::{JobOutcome, RetryPolicy};
 use super::{run_error, Pandora};
 use crate::error::{Error, Result};
-use crate::model::{self, NewQuota, Quota, RunStatus, SkillRun, WorkspaceId};
+use crate::model::{self, Job, NewJob, NewQuota, Quota, RunStatus, SkillRun, WorkspaceId};
 use crate::query::{Page, PageRequest};
 use crate::skill::loader::{load_context, LoadRequest};
 use crate::skill::{PreviousReport, SettingSpec, Settings, Skill, SkillContext, SkillRegistry};
@@ -61,14 +66,8 @@ pub struct SkillSettingsView {
     pub schema: Vec<SettingSpec>,
 }
 
-/// A run just started: its record (running) and the task finishing it.
-#[derive(Debug)]
-pub struct StartedSkillRun {
-    /// The run as created.
-    pub run: SkillRun,
-    /// Resolves to the finished run.
-    pub done: tokio::task::JoinHandle<Result<SkillRun>>,
-}
+/// Attempts a queued skill run gets before it stays failed.
+pub const SKILL_MAX_ATTEMPTS: u32 = 3;
 
 /// A run prepared by [`Pandora::prepare_skill_run`]: the record to create,
 /// and what the loader needs.
@@ -125,16 +124,7 @@ impl Pandora {
                     .unwrap_or(&serde_json::Value::Null),
             ],
         )?;
-        let previous = store
-            .latest_skill_run(workspace, info.id, Some(&period.label))
-            .await?
-            .and_then(|r| {
-                Some(PreviousReport {
-                    run_id: r.id,
-                    as_of: r.as_of,
-                    report: r.report?,
-                })
-            });
+        let previous = self.previous_report(workspace, info.id, &period.label).await?;
         let run = SkillRun {
             id: model::new_id(),
             workspace_id: workspace,
@@ -199,23 +189,191 @@ impl Pandora {
         self.execute_skill_run(prepared).await
     }
 
-    /// Records a run `running` and finishes it in a spawned task; returns at
-    /// once with the run and the task's handle.
-    pub async fn start_skill_run(
+    /// Enqueues a run of `skill` for a worker and returns it (`queued`; the
+    /// run id is the job id). A run that sees the present (no `as_of`) takes
+    /// its data as of the moment a worker starts it.
+    pub async fn enqueue_skill_run(
         &self,
         workspace: WorkspaceId,
         skill: &str,
         request: &SkillRunRequest,
-    ) -> Result<StartedSkillRun> {
-        let prepared = self.prepare_skill_run(workspace, skill, request).await?;
-        self.inner
-            .store
-            .create_skill_run(workspace, &prepared.run)
+    ) -> Result<SkillRun> {
+        let (run, _) = self
+            .enqueue_skill_job(workspace, skill, request, None)
             .await?;
-        let run = prepared.run.clone();
-        let this = self.clone();
-        let done = tokio::spawn(async move { this.execute_skill_run(prepared).await });
-        Ok(StartedSkillRun { run, done })
+        Ok(run)
+    }
+
+    /// Enqueues a skill job (the API's and the scheduler's common path):
+    /// the run and whether it was enqueued (`false`: `dedupe_key` taken).
+    pub(crate) async fn enqueue_skill_job(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        request: &SkillRunRequest,
+        dedupe_key: Option<String>,
+    ) -> Result<(SkillRun, bool)> {
+        let prepared = self.prepare_skill_run(workspace, skill, request).await?;
+        let mut run = prepared.run;
+        run.status = RunStatus::Queued;
+        let job = NewJob {
+            payload: serde_json::json!({ "skill": run.skill, "live": prepared.live }),
+            max_attempts: SKILL_MAX_ATTEMPTS,
+            run_after: run.started_at,
+            dedupe_key,
+        };
+        let enqueued = self.inner.store.enqueue_skill(&run, &job).await?;
+        if enqueued {
+            tracing::info!(workspace_id = %workspace, skill = %run.skill, run_id = %run.id, "skill run enqueued");
+        }
+        Ok((run, enqueued))
+    }
+
+    /// Waits up to `timeout` for a run to finish, polling the store; returns
+    /// the run as it then is (still `queued` or `running` on timeout).
+    pub async fn wait_skill_run(
+        &self,
+        workspace: WorkspaceId,
+        run_id: Uuid,
+        timeout: Duration,
+    ) -> Result<SkillRun> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let run = self.inner.store.get_skill_run(workspace, run_id).await?;
+            let now = tokio::time::Instant::now();
+            if !run.status.is_active() || now >= deadline {
+                return Ok(run);
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Runs one attempt of a claimed skill job: loads the data (as of the
+    /// run's `as_of`, which the claim set for a live run), computes, and
+    /// finishes the job and its run; transient failures go back to the
+    /// queue when `retry` says so.
+    pub(crate) async fn execute_skill_job(
+        &self,
+        job: &Job,
+        worker: &str,
+        retry: RetryPolicy<'_>,
+    ) -> Result<JobOutcome> {
+        let store = &self.inner.store;
+        let run = store.get_skill_run(job.workspace_id, job.id).await?;
+        let live = job.payload.get("live") == Some(&serde_json::Value::Bool(true));
+        let outcome = match self.queued_run_load(&run).await {
+            Ok((skill, load)) => self.compute_report(skill, load).await,
+            Err(e) => Err(e),
+        };
+        let finish = |status, report: Option<serde_json::Value>, error: Option<String>| async move {
+            store
+                .finish_skill_job(
+                    job.id,
+                    worker,
+                    status,
+                    report.as_ref(),
+                    error.as_deref(),
+                    model::now(),
+                )
+                .await
+        };
+        let finished = match outcome {
+            Ok(report) => finish(RunStatus::Succeeded, Some(report), None).await?,
+            Err(e) => {
+                let error = run_error(&e);
+                tracing::warn!(workspace_id = %job.workspace_id, skill = %run.skill, run_id = %run.id, attempt = job.attempts, error = %error, "skill run attempt failed");
+                if let Some(retry_at) = retry(job, &e) {
+                    return if store
+                        .retry_job(job.id, worker, &error, &BTreeMap::new(), retry_at)
+                        .await?
+                    {
+                        Ok(JobOutcome::Retrying { retry_at, error })
+                    } else {
+                        Ok(JobOutcome::Lost)
+                    };
+                }
+                finish(RunStatus::Failed, None, Some(error)).await?
+            }
+        };
+        let Some(finished) = finished else {
+            return Ok(JobOutcome::Lost);
+        };
+        tracing::info!(workspace_id = %job.workspace_id, skill = %finished.skill, run_id = %finished.id, status = finished.status.as_str(), "skill run finished");
+        self.after_skill_run(&finished, live).await;
+        Ok(JobOutcome::SkillFinished(finished))
+    }
+
+    /// What a queued run loads: its skill and the loader's request, rebuilt
+    /// from the run's record (period, as-of time, the settings it resolved
+    /// when enqueued).
+    async fn queued_run_load(&self, run: &SkillRun) -> Result<(std::sync::Arc<dyn Skill>, LoadRequest)> {
+        let skill = self.inner.skills.get(&run.skill)?;
+        let info = skill.info();
+        let period = match &run.period {
+            Some(label) => self.inner.skills.parse_period(label)?,
+            None => self.inner.skills.default_period(run.as_of),
+        };
+        let settings = Settings::resolve(&info.settings, &[&run.settings])?;
+        let previous = self.previous_report(run.workspace_id, info.id, &period.label).await?;
+        Ok((
+            skill,
+            LoadRequest {
+                workspace: run.workspace_id,
+                as_of: run.as_of,
+                period,
+                settings,
+                inputs: info.inputs,
+                previous,
+            },
+        ))
+    }
+
+    /// The latest succeeded run of the skill for the period, as the
+    /// context's previous report.
+    async fn previous_report(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        period: &str,
+    ) -> Result<Option<PreviousReport>> {
+        Ok(self
+            .inner
+            .store
+            .latest_skill_run(workspace, skill, Some(period))
+            .await?
+            .and_then(|r| {
+                Some(PreviousReport {
+                    run_id: r.id,
+                    as_of: r.as_of,
+                    report: r.report?,
+                })
+            }))
+    }
+
+    /// Loads the context and computes the report (on a blocking thread).
+    async fn compute_report(
+        &self,
+        skill: std::sync::Arc<dyn Skill>,
+        load: LoadRequest,
+    ) -> Result<serde_json::Value> {
+        let ctx = load_context(self.inner.store.as_ref(), load).await?;
+        let report = tokio::task::spawn_blocking(move || skill.run(&ctx))
+            .await
+            .map_err(|e| Error::internal(format!("the skill's task failed: {e}")))??;
+        Ok(serde_json::to_value(report)?)
+    }
+
+    /// What follows a finished run: for a succeeded live run, its alerts.
+    /// Failures here are logged; they never fail the run.
+    async fn after_skill_run(&self, run: &SkillRun, live: bool) {
+        if run.status != RunStatus::Succeeded || !live {
+            return;
+        }
+        if let Err(e) = self.raise_alerts(run).await {
+            tracing::warn!(workspace_id = %run.workspace_id, skill = %run.skill, run_id = %run.id, error = %e, "raising the run's alerts failed");
+        }
     }
 
     /// Loads, computes and finishes a created run.
@@ -224,18 +382,11 @@ impl Pandora {
             skill,
             run,
             load,
-            live: _live,
+            live,
         } = prepared;
         let ws = run.workspace_id;
         let store = &self.inner.store;
-        let outcome: Result<serde_json::Value> = async {
-            let ctx = load_context(store.as_ref(), load).await?;
-            let report = tokio::task::spawn_blocking(move || skill.run(&ctx))
-                .await
-                .map_err(|e| Error::internal(format!("the skill's task failed: {e}")))??;
-            Ok(serde_json::to_value(report)?)
-        }
-        .await;
+        let outcome = self.compute_report(skill, load).await;
         let (status, report, error) = match outcome {
             Ok(report) => (RunStatus::Succeeded, Some(report), None),
             Err(e) => {
@@ -254,6 +405,7 @@ impl Pandora {
             )
             .await?;
         tracing::info!(workspace_id = %ws, skill = %run.skill, run_id = %run.id, status = status.as_str(), "skill run finished");
+        self.after_skill_run(&finished, live).await;
         Ok(finished)
     }
 

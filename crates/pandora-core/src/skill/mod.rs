@@ -19,6 +19,7 @@
 //! the [`PeriodCalendar`] that turns labels such as `2026-Q2` into periods.
 
 mod context;
+pub mod cron;
 pub mod loader;
 mod report;
 mod settings;

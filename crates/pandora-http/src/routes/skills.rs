@@ -11,7 +11,7 @@ use axum::Json;
 use pandora_core::facade::{SkillRunRequest, SkillSettingsView, SKILL_WAIT};
 use pandora_core::model::{NewQuota, Quota, SkillRun};
 use pandora_core::skill::SkillInfo;
-use pandora_core::{Error, Pandora};
+use pandora_core::Pandora;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -85,8 +85,9 @@ pub async fn list_skills(
 }
 
 /// Runs a skill on the workspace's data (as of now, or `as_of`) for a
-/// period (default: the current quarter). Answers 202 at once with the
-/// running run; with `?wait=true`, 200 with the finished run (and its
+/// period (default: the current quarter): the run is queued for a worker
+/// (`pandora serve` runs one; or `pandora worker`). Answers 202 at once with
+/// the queued run; with `?wait=true`, 200 with the finished run (and its
 /// report) if it finishes within 30 seconds, else 202.
 #[utoipa::path(
     post,
@@ -100,7 +101,7 @@ pub async fn list_skills(
     request_body(content = Option<SkillRunRequest>, description = "Optional: period, as_of, settings for this run"),
     responses(
         (status = 200, description = "Finished (with `?wait=true`): the run with its report, or its error", body = SkillRun),
-        (status = 202, description = "Running: the run (follow it at …/runs/{runId})", body = SkillRun),
+        (status = 202, description = "Queued or running: the run (follow it at …/runs/{runId})", body = SkillRun),
         (status = 400, description = "Malformed JSON, or `wait` not true or false"),
         (status = 404, description = "No such workspace, or unknown skill (the detail lists the known ones)"),
         (status = 422, description = "Invalid period, as_of or setting (named in `field`)"),
@@ -124,18 +125,22 @@ pub async fn run(
     q.finish(&["wait"])?;
     pandora.skills().get(skill)?;
     let OptionalJsonBody(request) = body?;
-    let started = pandora
-        .start_skill_run(scope.workspace, skill, &request)
+    let run = pandora
+        .enqueue_skill_run(scope.workspace, skill, &request)
         .await
         .map_err(Problem::from_body_error)?;
     if wait {
-        if let Ok(joined) = tokio::time::timeout(SKILL_WAIT, started.done).await {
-            let finished =
-                joined.map_err(|e| Error::internal(format!("the skill's task failed: {e}")))??;
-            return Ok((StatusCode::OK, Json(finished)));
-        }
+        let run = pandora
+            .wait_skill_run(scope.workspace, run.id, SKILL_WAIT)
+            .await?;
+        let status = if run.status.is_active() {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        return Ok((status, Json(run)));
     }
-    Ok((StatusCode::ACCEPTED, Json(started.run)))
+    Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
 /// The skill's runs in the workspace, newest first, paginated.
