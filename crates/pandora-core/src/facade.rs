@@ -16,7 +16,10 @@ pub use webhooks::{
     DELIVERY_TIMEOUT, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_WEBHOOKS,
     WEBHOOK_SECRET_PREFIX,
 };
-pub use skills::{SkillRunRequest, SkillSettingsView, SKILL_MAX_ATTEMPTS, SKILL_WAIT};
+pub use skills::{
+    SkillRunRequest, SkillSchedulePut, SkillScheduleView, SkillSettingsView, SKILL_MAX_ATTEMPTS,
+    SKILL_WAIT,
+};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

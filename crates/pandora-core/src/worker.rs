@@ -288,6 +288,13 @@ impl Worker {
                     {
                         tracing::warn!(error = %e, "scheduler tick failed");
                     }
+                    // After the syncs, so that a sync due in this slot is
+                    // queued before the skills look for running syncs.
+                    if let Err(e) =
+                        scheduler::skills::schedule_skills(&self.pandora, model::now()).await
+                    {
+                        tracing::warn!(error = %e, "skill scheduler tick failed");
+                    }
                 }
             }
             let mut claimed_any = false;

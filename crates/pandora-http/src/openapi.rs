@@ -10,7 +10,9 @@ use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref};
 use utoipa::{IntoParams, Modify, OpenApi};
 
 use crate::problem::{Problem, PROBLEM_JSON};
-use crate::routes::{self, api_keys, connectors, data, health, oauth, skills, workspaces};
+use crate::routes::{
+    self, api_keys, connectors, data, health, oauth, skills, webhooks, workspaces,
+};
 
 /// `limit` and `cursor`, taken by every list.
 #[derive(IntoParams)]
@@ -115,8 +117,15 @@ pub(crate) struct DealListParams {
         skills::latest,
         skills::get_settings,
         skills::put_settings,
+        skills::get_schedule,
+        skills::put_schedule,
         skills::put_quotas,
         skills::list_quotas,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::get_webhook,
+        webhooks::delete_webhook,
+        webhooks::list_deliveries,
     ),
     components(schemas(
         Problem,
@@ -136,6 +145,9 @@ pub(crate) struct DealListParams {
         skills::SkillList,
         skills::QuotasRequest,
         skills::QuotaList,
+        webhooks::CreatedWebhookResponse,
+        webhooks::WebhookList,
+        webhooks::WebhookDeliveryList,
     )),
     modifiers(&ProblemResponses),
     tags(
@@ -145,6 +157,7 @@ pub(crate) struct DealListParams {
         (name = "connectors", description = "Connectors and a workspace's connections: connect, sync, health, disconnect, runs"),
         (name = "oauth", description = "OAuth 2.0 flows that connect a workspace to a vendor (authorize with a key; the vendor calls back with a signed state)"),
         (name = "skills", description = "Skills (pipeline waterfall, forecast rollup, …): run them, their results and settings, and quotas"),
+        (name = "webhooks", description = "Webhook endpoints that receive alerts (deal.high_risk, deal.single_threaded), signed with a secret shown once; their deliveries"),
         (name = "health", description = "Probes (no authentication)"),
     )
 )]

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pandora_core::model::{
-    Conversation, DealContact, NewQuota, Quota, RunStatus, SkillRun, WorkspaceId,
+    Conversation, DealContact, NewQuota, Quota, RunStatus, SkillRun, SkillScheduleOverride,
+    WorkspaceId,
 };
 use pandora_core::query::{Cursor, Page, PageRequest};
 use pandora_core::skill::{check_new_quotas, check_new_skill_run, ScannedDeal, SkillStore};
@@ -188,6 +189,52 @@ impl SkillStore for PgStore {
         .await
         .db_in(workspace)?;
         Ok(())
+    }
+
+    async fn put_skill_schedule(
+        &self,
+        workspace: WorkspaceId,
+        schedule: &SkillScheduleOverride,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO skill_schedules (workspace_id, skill, cron, enabled, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id, skill) \
+             DO UPDATE SET cron = excluded.cron, enabled = excluded.enabled, \
+                 updated_at = excluded.updated_at",
+        )
+        .bind(workspace)
+        .bind(&schedule.skill)
+        .bind(&schedule.cron)
+        .bind(schedule.enabled)
+        .bind(schedule.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| crate::errors::map_db_error(e, Some(workspace)))?;
+        Ok(())
+    }
+
+    async fn list_skill_schedules(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<SkillScheduleOverride>> {
+        let rows = sqlx::query(
+            "SELECT skill, cron, enabled, updated_at FROM skill_schedules \
+             WHERE workspace_id = $1 ORDER BY skill",
+        )
+        .bind(workspace)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        rows.iter()
+            .map(|row| {
+                Ok(SkillScheduleOverride {
+                    skill: row.try_get("skill").db()?,
+                    cron: row.try_get("cron").db()?,
+                    enabled: row.try_get("enabled").db()?,
+                    updated_at: row.try_get("updated_at").db()?,
+                })
+            })
+            .collect()
     }
 
     async fn put_quotas(

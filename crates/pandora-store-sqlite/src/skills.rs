@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pandora_core::model::{
     ChangeOrigin, Conversation, DealChange, DealContact, DealField, NewQuota, Quota, RunStatus,
-    SkillRun, WorkspaceId,
+    SkillRun, SkillScheduleOverride, WorkspaceId,
 };
 use pandora_core::query::{Cursor, Page, PageRequest};
 use pandora_core::skill::{check_new_quotas, check_new_skill_run, ScannedDeal, SkillStore};
@@ -172,6 +172,52 @@ impl SkillStore for SqliteStore {
         .await
         .map_err(db_error_in(workspace))?;
         Ok(())
+    }
+
+    async fn put_skill_schedule(
+        &self,
+        workspace: WorkspaceId,
+        schedule: &SkillScheduleOverride,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO skill_schedules (workspace_id, skill, cron, enabled, updated_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace_id, skill) \
+             DO UPDATE SET cron = excluded.cron, enabled = excluded.enabled, \
+                 updated_at = excluded.updated_at",
+        )
+        .bind(id_to_sql(workspace))
+        .bind(&schedule.skill)
+        .bind(&schedule.cron)
+        .bind(schedule.enabled)
+        .bind(time_to_sql(schedule.updated_at))
+        .execute(self.pool())
+        .await
+        .map_err(db_error_in(workspace))?;
+        Ok(())
+    }
+
+    async fn list_skill_schedules(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<SkillScheduleOverride>> {
+        let rows = sqlx::query(
+            "SELECT skill, cron, enabled, updated_at FROM skill_schedules \
+             WHERE workspace_id = ? ORDER BY skill",
+        )
+        .bind(id_to_sql(workspace))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SkillScheduleOverride {
+                    skill: col(row, "skill")?,
+                    cron: col(row, "cron")?,
+                    enabled: col::<i64>(row, "enabled")? != 0,
+                    updated_at: time_from_sql(col(row, "updated_at")?, "skill_schedules.updated_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn put_quotas(

@@ -19,10 +19,15 @@ use std::collections::BTreeMap;
 use super::jobs::{JobOutcome, RetryPolicy};
 use super::{run_error, Pandora};
 use crate::error::{Error, Result};
-use crate::model::{self, Job, NewJob, NewQuota, Quota, RunStatus, SkillRun, WorkspaceId};
+use crate::model::{
+    self, Job, NewJob, NewQuota, Quota, RunStatus, SkillRun, SkillScheduleOverride, WorkspaceId,
+};
 use crate::query::{Page, PageRequest};
+use crate::skill::cron::Cron;
 use crate::skill::loader::{load_context, LoadRequest};
-use crate::skill::{PreviousReport, SettingSpec, Settings, Skill, SkillContext, SkillRegistry};
+use crate::skill::{
+    Period, PreviousReport, SettingSpec, Settings, Skill, SkillContext, SkillInfo, SkillRegistry,
+};
 
 /// How long `POST …/run?wait=true` waits for a run to finish.
 pub const SKILL_WAIT: Duration = Duration::from_secs(30);
@@ -64,6 +69,63 @@ pub struct SkillSettingsView {
     /// The skill's settings schema.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub schema: Vec<SettingSpec>,
+}
+
+/// A skill's schedule in a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SkillScheduleView {
+    /// The skill.
+    pub skill: String,
+    /// The cron expression in force (five fields, UTC).
+    pub cron: String,
+    /// The skill's default expression.
+    pub default_cron: String,
+    /// Whether the scheduler runs the skill in this workspace.
+    pub enabled: bool,
+    /// When the schedule next fires (`None` when off).
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// When the workspace last changed the schedule (`None`: never).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl SkillScheduleView {
+    fn new(info: &SkillInfo, custom: Option<SkillScheduleOverride>, now: DateTime<Utc>) -> Self {
+        let enabled = custom.as_ref().is_none_or(|c| c.enabled);
+        let cron = custom
+            .as_ref()
+            .and_then(|c| c.cron.clone())
+            .unwrap_or_else(|| info.default_schedule.to_string());
+        let next_run_at = enabled
+            .then(|| Cron::parse(&cron).ok()?.next_after(now))
+            .flatten();
+        SkillScheduleView {
+            skill: info.id.to_string(),
+            cron,
+            default_cron: info.default_schedule.to_string(),
+            enabled,
+            next_run_at,
+            updated_at: custom.map(|c| c.updated_at),
+        }
+    }
+}
+
+/// The body of `PUT …/skills/:skill/schedule`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SkillSchedulePut {
+    /// Cron expression (minute hour day-of-month month day-of-week, UTC);
+    /// absent or `null`: the skill's default.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// `false` turns scheduled runs off (default `true`).
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 /// Attempts a queued skill run gets before it stays failed.
@@ -124,7 +186,9 @@ impl Pandora {
                     .unwrap_or(&serde_json::Value::Null),
             ],
         )?;
-        let previous = self.previous_report(workspace, info.id, &period.label).await?;
+        let previous = self
+            .previous_report(workspace, info.id, &period.label)
+            .await?;
         let run = SkillRun {
             id: model::new_id(),
             workspace_id: workspace,
@@ -308,15 +372,26 @@ impl Pandora {
     /// What a queued run loads: its skill and the loader's request, rebuilt
     /// from the run's record (period, as-of time, the settings it resolved
     /// when enqueued).
-    async fn queued_run_load(&self, run: &SkillRun) -> Result<(std::sync::Arc<dyn Skill>, LoadRequest)> {
+    async fn queued_run_load(
+        &self,
+        run: &SkillRun,
+    ) -> Result<(std::sync::Arc<dyn Skill>, LoadRequest)> {
         let skill = self.inner.skills.get(&run.skill)?;
         let info = skill.info();
-        let period = match &run.period {
-            Some(label) => self.inner.skills.parse_period(label)?,
-            None => self.inner.skills.default_period(run.as_of),
+        // The period as resolved when the run was enqueued.
+        let period = match (&run.period, run.period_start, run.period_end) {
+            (Some(label), Some(start), Some(end)) => Period {
+                label: label.clone(),
+                start,
+                end,
+            },
+            (Some(label), _, _) => self.inner.skills.parse_period(label)?,
+            _ => self.inner.skills.default_period(run.as_of),
         };
         let settings = Settings::resolve(&info.settings, &[&run.settings])?;
-        let previous = self.previous_report(run.workspace_id, info.id, &period.label).await?;
+        let previous = self
+            .previous_report(run.workspace_id, info.id, &period.label)
+            .await?;
         Ok((
             skill,
             LoadRequest {
@@ -508,6 +583,55 @@ impl Pandora {
             .put_skill_settings(workspace, info.id, &overrides, model::now())
             .await?;
         self.skill_settings(workspace, skill).await
+    }
+
+    /// The workspace's schedule of a skill: the cron expression in force,
+    /// whether it is on, and when it next fires.
+    pub async fn skill_schedule(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+    ) -> Result<SkillScheduleView> {
+        let info = self.inner.skills.get(skill)?.info();
+        self.inner.store.get_workspace(workspace).await?;
+        let custom = self
+            .inner
+            .store
+            .list_skill_schedules(workspace)
+            .await?
+            .into_iter()
+            .find(|o| o.skill == info.id);
+        Ok(SkillScheduleView::new(&info, custom, model::now()))
+    }
+
+    /// Replaces the workspace's schedule of a skill: `cron` (five fields,
+    /// UTC; `None` restores the skill's default) and `enabled` (`false`
+    /// stops scheduled runs; manual runs still work). An invalid expression
+    /// is [`Error::InvalidInput`] naming `cron`.
+    pub async fn put_skill_schedule(
+        &self,
+        workspace: WorkspaceId,
+        skill: &str,
+        schedule: SkillSchedulePut,
+    ) -> Result<SkillScheduleView> {
+        let info = self.inner.skills.get(skill)?.info();
+        self.inner.store.get_workspace(workspace).await?;
+        let cron = schedule
+            .cron
+            .map(|c| Cron::parse(&c).map(|c| c.to_string()))
+            .transpose()
+            .map_err(|e| Error::invalid("cron", e))?;
+        let stored = SkillScheduleOverride {
+            skill: info.id.to_string(),
+            cron,
+            enabled: schedule.enabled,
+            updated_at: model::now(),
+        };
+        self.inner
+            .store
+            .put_skill_schedule(workspace, &stored)
+            .await?;
+        Ok(SkillScheduleView::new(&info, Some(stored), model::now()))
     }
 
     /// Sets quotas: each row replaces its `(user, period)`. Periods are

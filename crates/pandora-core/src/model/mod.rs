@@ -8,15 +8,18 @@ mod connection;
 mod history;
 mod jobs;
 mod quota;
+mod schedule;
 mod records;
 mod runs;
 mod stage;
+mod webhook;
 mod workspace;
 
 pub use connection::{Checkpoint, Connection, ConnectionStatus, NewConnection, StoredCredentials};
 pub use history::{deal_as_of, ChangeOrigin, DealChange, DealField, DealSnapshot, NewDealChange};
 pub use jobs::{Job, JobKind, NewJob};
 pub use quota::{NewQuota, Quota};
+pub use schedule::SkillScheduleOverride;
 pub use records::{
     Account, Contact, Conversation, Deal, DealContact, Document, NewAccount, NewContact,
     NewConversation, NewDeal, NewDealContact, NewDocument, NewTask, NewUser, Participant,
@@ -24,6 +27,10 @@ pub use records::{
 };
 pub use runs::{RunStatus, SkillRun, StreamCounts, SyncMode, SyncRun};
 pub use stage::{NewPipelineStage, PipelineStage, StageCategory};
+pub use webhook::{
+    diff_alerts, plan_deliveries, Alert, AlertOutcome, AlertSet, DeliveryRequest, DeliveryStatus,
+    NewWebhook, PlannedDelivery, RaisedAlert, Webhook, WebhookDelivery, WebhookEvent,
+};
 pub use workspace::{ApiKey, NewApiKey, NewWorkspace, Workspace, WorkspacePatch};
 
 /// Identifier of a [`Workspace`].

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::model::{
     Conversation, DealChange, DealContact, NewDeal, NewQuota, Quota, RunStatus, SkillRun,
-    WorkspaceId,
+    SkillScheduleOverride, WorkspaceId,
 };
 use crate::query::{Page, PageRequest};
 
@@ -96,6 +96,20 @@ pub trait SkillStore: Send + Sync {
         settings: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<()>;
+
+    /// Stores the workspace's schedule of a skill (replacing any).
+    /// [`Error::NotFound`] for a missing workspace.
+    async fn put_skill_schedule(
+        &self,
+        workspace: WorkspaceId,
+        schedule: &SkillScheduleOverride,
+    ) -> Result<()>;
+
+    /// The workspace's schedule overrides, ordered by skill.
+    async fn list_skill_schedules(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<SkillScheduleOverride>>;
 
     /// Sets quotas, in one transaction: each row replaces the quota of its
     /// `(user, period)`. Returns the stored rows, in the order given. A user

@@ -15,9 +15,11 @@ mod oauth;
 mod pagination;
 mod records;
 mod runs;
+mod skill_jobs;
 mod skills;
 mod sync;
 mod tenancy;
+mod webhooks;
 mod workspaces;
 
 pub use computed::{
@@ -66,6 +68,10 @@ pub use runs::{
     one_active_sync_run_per_connection, pandora_sync_records_runs, sync_run_lifecycle_and_history,
     sync_runs_are_tenant_isolated,
 };
+pub use skill_jobs::{
+    a_lost_skill_job_fails_its_run, scheduled_skills_run_once_per_slot_after_syncs,
+    skill_jobs_start_retry_and_finish_their_runs, skill_schedules_are_stored_per_workspace,
+};
 pub use skills::{
     quotas_are_replaced_per_user_and_period, skill_run_lifecycle_and_history,
     skill_scans_page_by_id, skill_settings_are_stored_per_skill, skills_are_tenant_isolated,
@@ -75,6 +81,10 @@ pub use sync::{
     sync_resumes_after_a_failure_with_nothing_lost_or_doubled,
 };
 pub use tenancy::{delete_workspace_removes_its_data, tenant_isolation};
+pub use webhooks::{
+    alerts_are_raised_once_and_cleared_when_the_condition_ends, concurrent_runs_raise_an_alert_once,
+    deliveries_follow_their_jobs, webhooks_are_stored_per_workspace,
+};
 pub use workspaces::{api_keys, connections, settings_are_initialised_once, workspace_crud};
 
 /// Generates one `#[tokio::test]` per conformance test, each on a fresh store
@@ -127,6 +137,10 @@ macro_rules! store_conformance_suite {
             finishing_a_sync_job_records_the_outcome,
             cancel_connection_jobs_cancels_queued_and_running_jobs,
             concurrent_claimers_take_each_job_once,
+            skill_jobs_start_retry_and_finish_their_runs,
+            a_lost_skill_job_fails_its_run,
+            skill_schedules_are_stored_per_workspace,
+            scheduled_skills_run_once_per_slot_after_syncs,
             jobs_are_tenant_isolated,
             scan_schedulable_connections_pages_every_workspace_by_id,
             purge_source_deletes_only_that_source_in_that_workspace,
@@ -149,7 +163,11 @@ macro_rules! store_conformance_suite {
             replaying_a_page_leaves_computed_fields_alone,
             risk_filter_and_sort_paginate_in_both_directions,
             computed_reads_and_writes_are_workspace_scoped,
-            baseline_refresh_and_recompute_cover_the_workspace
+            baseline_refresh_and_recompute_cover_the_workspace,
+            webhooks_are_stored_per_workspace,
+            alerts_are_raised_once_and_cleared_when_the_condition_ends,
+            concurrent_runs_raise_an_alert_once,
+            deliveries_follow_their_jobs
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

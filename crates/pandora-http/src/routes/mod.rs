@@ -6,6 +6,7 @@ pub mod data;
 pub mod health;
 pub mod oauth;
 pub mod skills;
+pub mod webhooks;
 pub mod workspaces;
 
 use axum::routing::{delete, get, post};
@@ -94,8 +95,24 @@ pub(crate) fn routes() -> Router<Pandora> {
             get(skills::get_settings).put(skills::put_settings),
         )
         .route(
+            "/api/workspaces/{id}/skills/{skill}/schedule",
+            get(skills::get_schedule).put(skills::put_schedule),
+        )
+        .route(
             "/api/workspaces/{id}/quotas",
             get(skills::list_quotas).put(skills::put_quotas),
+        )
+        .route(
+            "/api/workspaces/{id}/webhooks",
+            get(webhooks::list_webhooks).post(webhooks::create_webhook),
+        )
+        .route(
+            "/api/workspaces/{id}/webhooks/{webhookId}",
+            get(webhooks::get_webhook).delete(webhooks::delete_webhook),
+        )
+        .route(
+            "/api/workspaces/{id}/webhooks/{webhookId}/deliveries",
+            get(webhooks::list_deliveries),
         )
 }
 

@@ -8,7 +8,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use pandora_core::facade::{SkillRunRequest, SkillSettingsView, SKILL_WAIT};
+use pandora_core::facade::{
+    SkillRunRequest, SkillSchedulePut, SkillScheduleView, SkillSettingsView, SKILL_WAIT,
+};
 use pandora_core::model::{NewQuota, Quota, SkillRun};
 use pandora_core::skill::SkillInfo;
 use pandora_core::Pandora;
@@ -294,6 +296,72 @@ pub async fn put_settings(
     Ok(Json(
         pandora
             .put_skill_settings(scope.workspace, skill, settings)
+            .await
+            .map_err(Problem::from_body_error)?,
+    ))
+}
+
+/// The workspace's schedule of the skill: the cron expression in force
+/// (UTC), whether scheduled runs are on, and when it next fires.
+#[utoipa::path(
+    get,
+    path = "/api/workspaces/{id}/skills/{skill}/schedule",
+    tag = "skills",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Workspace id"),
+        ("skill" = String, Path, description = "Skill id"),
+    ),
+    responses(
+        (status = 200, description = "The schedule", body = SkillScheduleView),
+        (status = 404, description = "No such workspace, or unknown skill"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_schedule(
+    State(pandora): State<Pandora>,
+    scope: WorkspaceScope,
+    q: QueryParams,
+) -> Result<Json<SkillScheduleView>, Problem> {
+    let skill = scope.param("skill")?;
+    q.finish(&[])?;
+    Ok(Json(pandora.skill_schedule(scope.workspace, skill).await?))
+}
+
+/// Replaces the workspace's schedule of the skill: `cron` (five fields,
+/// UTC; absent or null for the skill's default) and `enabled` (false turns
+/// scheduled runs off; default true). Scheduled runs start once the
+/// workspace's syncs of that slot are done.
+#[utoipa::path(
+    put,
+    path = "/api/workspaces/{id}/skills/{skill}/schedule",
+    tag = "skills",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Workspace id"),
+        ("skill" = String, Path, description = "Skill id"),
+    ),
+    request_body(content = SkillSchedulePut, description = "e.g. {\"cron\": \"0 8 * * 1-5\"} or {\"enabled\": false}"),
+    responses(
+        (status = 200, description = "The schedule now", body = SkillScheduleView),
+        (status = 400, description = "Malformed JSON"),
+        (status = 404, description = "No such workspace, or unknown skill"),
+        (status = 415, description = "Not application/json"),
+        (status = 422, description = "Invalid cron expression (field `cron`) or unknown field"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_schedule(
+    State(pandora): State<Pandora>,
+    scope: WorkspaceScope,
+    q: QueryParams,
+    body: Result<JsonBody<SkillSchedulePut>, Problem>,
+) -> Result<Json<SkillScheduleView>, Problem> {
+    let skill = scope.param("skill")?;
+    q.finish(&[])?;
+    pandora.skills().get(skill)?;
+    let JsonBody(schedule) = body?;
+    Ok(Json(
+        pandora
+            .put_skill_schedule(scope.workspace, skill, schedule)
             .await
             .map_err(Problem::from_body_error)?,
     ))

@@ -11,6 +11,8 @@
 //! once. A connection with a queued or running run is skipped (that run
 //! covers the slot).
 
+pub mod skills;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
