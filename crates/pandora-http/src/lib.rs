@@ -87,6 +87,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/workspaces/{id}/skills/{skill}/settings"),
     ("PUT", "/api/workspaces/{id}/quotas"),
     ("GET", "/api/workspaces/{id}/quotas"),
+    ("POST", "/api/workspaces/{id}/webhooks"),
+    ("GET", "/api/workspaces/{id}/webhooks"),
+    ("GET", "/api/workspaces/{id}/webhooks/{webhookId}"),
+    ("DELETE", "/api/workspaces/{id}/webhooks/{webhookId}"),
+    ("GET", "/api/workspaces/{id}/webhooks/{webhookId}/deliveries"),
     ("GET", "/api/auth/{connector}/authorize"),
     ("GET", "/api/auth/{connector}/callback"),
 ];

@@ -29,6 +29,7 @@ mod records;
 mod rows;
 mod skills;
 mod sync_runs;
+mod webhooks;
 mod workspaces;
 mod write;
 

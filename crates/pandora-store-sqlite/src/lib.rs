@@ -32,6 +32,7 @@ mod records;
 mod skills;
 mod store;
 mod sync_runs;
+mod webhooks;
 mod workspaces;
 mod write;
 

@@ -22,14 +22,17 @@ pub enum JobKind {
     Sync,
     /// Runs a skill (the job id is the skill run's id).
     Skill,
+    /// Sends a webhook delivery (the job id is the delivery's id).
+    Webhook,
 }
 
 impl JobKind {
-    /// The stable string stored in the database (`"sync"`, `"skill"`).
+    /// The stable string stored in the database (`"sync"`, `"skill"`, `"webhook"`).
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Sync => "sync",
             JobKind::Skill => "skill",
+            JobKind::Webhook => "webhook",
         }
     }
 
@@ -38,6 +41,7 @@ impl JobKind {
         Some(match s {
             "sync" => JobKind::Sync,
             "skill" => JobKind::Skill,
+            "webhook" => JobKind::Webhook,
             _ => return None,
         })
     }
@@ -104,7 +108,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_and_match_serde() {
-        for k in [JobKind::Sync, JobKind::Skill] {
+        for k in [JobKind::Sync, JobKind::Skill, JobKind::Webhook] {
             assert_eq!(JobKind::parse(k.as_str()), Some(k));
             assert_eq!(
                 serde_json::to_value(k).expect("json"),
