@@ -545,6 +545,7 @@ impl Skill for ForecastRollup {
             summary,
             rows,
             sections: BTreeMap::new(),
+            risk_updates: Vec::new(),
         })
     }
 }

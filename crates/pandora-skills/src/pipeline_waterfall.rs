@@ -523,6 +523,7 @@ impl Skill for PipelineWaterfall {
             summary: serde_json::Value::Object(summary),
             rows: row_values,
             sections,
+            risk_updates: Vec::new(),
         })
     }
 }

@@ -543,6 +543,7 @@ impl Skill for RepScorecard {
             summary,
             rows,
             sections: BTreeMap::new(),
+            risk_updates: Vec::new(),
         })
     }
 }

@@ -321,6 +321,7 @@ impl Skill for SingleThreadAlert {
             summary,
             rows,
             sections: BTreeMap::new(),
+            risk_updates: Vec::new(),
         })
     }
 }

@@ -8,7 +8,9 @@ use pandora_core::model::{
     WorkspaceId,
 };
 use pandora_core::query::{Cursor, Page, PageRequest};
-use pandora_core::skill::{check_new_quotas, check_new_skill_run, ScannedDeal, SkillStore};
+use pandora_core::skill::{
+    check_new_quotas, check_new_skill_run, DealRiskUpdate, ScannedDeal, SkillStore,
+};
 use pandora_core::store::check_finish_status;
 use pandora_core::{Error, Result};
 use sqlx::postgres::PgRow;
@@ -25,6 +27,9 @@ use crate::PgStore;
 pub(crate) const RUN_COLUMNS: &str = "r.workspace_id, r.id, r.skill, r.period, r.period_start, \
                            r.period_end, r.as_of, r.settings, r.status, r.report, r.error, \
                            r.started_at, r.finished_at";
+
+/// Deals per `set_deal_risk` statement.
+const RISK_CHUNK: usize = 5_000;
 
 /// Columns a quota query selects, as [`quota_from_row`] reads them.
 const QUOTA_COLUMNS: &str = "workspace_id, user_id, period, amount, currency, updated_at";
@@ -189,6 +194,40 @@ impl SkillStore for PgStore {
         .await
         .db_in(workspace)?;
         Ok(())
+    }
+
+    async fn set_deal_risk(
+        &self,
+        workspace: WorkspaceId,
+        updates: &[DealRiskUpdate],
+    ) -> Result<u64> {
+        let mut changed = 0;
+        let mut tx = self.pool.begin().await.db()?;
+        for chunk in updates.chunks(RISK_CHUNK) {
+            let ids: Vec<Uuid> = chunk.iter().map(|u| u.deal_id).collect();
+            let scores: Vec<i16> = chunk.iter().map(|u| i16::from(u.score)).collect();
+            let reasons: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|u| serde_json::to_value(&u.reasons))
+                .collect::<serde_json::Result<_>>()?;
+            changed += sqlx::query(
+                "UPDATE deals d SET risk_score = u.score, \
+                     computed = jsonb_set(jsonb_set(d.computed, '{risk_score}', to_jsonb(u.score)), \
+                         '{risk_reasons}', u.reasons) \
+                 FROM unnest($2::uuid[], $3::int2[], $4::jsonb[]) AS u(id, score, reasons) \
+                 WHERE d.workspace_id = $1 AND d.id = u.id AND d.computed IS NOT NULL",
+            )
+            .bind(workspace)
+            .bind(&ids)
+            .bind(&scores)
+            .bind(&reasons)
+            .execute(&mut *tx)
+            .await
+            .db()?
+            .rows_affected();
+        }
+        tx.commit().await.db()?;
+        Ok(changed)
     }
 
     async fn put_skill_schedule(

@@ -8,7 +8,9 @@ use pandora_core::model::{
     SkillRun, SkillScheduleOverride, WorkspaceId,
 };
 use pandora_core::query::{Cursor, Page, PageRequest};
-use pandora_core::skill::{check_new_quotas, check_new_skill_run, ScannedDeal, SkillStore};
+use pandora_core::skill::{
+    check_new_quotas, check_new_skill_run, DealRiskUpdate, ScannedDeal, SkillStore,
+};
 use pandora_core::store::check_finish_status;
 use pandora_core::{Error, Result};
 use rust_decimal::Decimal;
@@ -174,6 +176,34 @@ impl SkillStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_deal_risk(
+        &self,
+        workspace: WorkspaceId,
+        updates: &[DealRiskUpdate],
+    ) -> Result<u64> {
+        let _turn = self.batch_turn().await;
+        let mut tx = self.pool().begin().await.map_err(db_error)?;
+        let mut changed = 0;
+        for u in updates {
+            let reasons = serde_json::to_string(&u.reasons)?;
+            changed += sqlx::query(
+                "UPDATE deals SET risk_score = ?1, \
+                     computed = json_set(computed, '$.risk_score', ?1, '$.risk_reasons', json(?2)) \
+                 WHERE workspace_id = ?3 AND id = ?4 AND computed IS NOT NULL",
+            )
+            .bind(i64::from(u.score))
+            .bind(reasons)
+            .bind(id_to_sql(workspace))
+            .bind(id_to_sql(u.deal_id))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(changed)
+    }
+
     async fn put_skill_schedule(
         &self,
         workspace: WorkspaceId,
@@ -214,7 +244,10 @@ impl SkillStore for SqliteStore {
                     skill: col(row, "skill")?,
                     cron: col(row, "cron")?,
                     enabled: col::<i64>(row, "enabled")? != 0,
-                    updated_at: time_from_sql(col(row, "updated_at")?, "skill_schedules.updated_at")?,
+                    updated_at: time_from_sql(
+                        col(row, "updated_at")?,
+                        "skill_schedules.updated_at",
+                    )?,
                 })
             })
             .collect()

@@ -26,7 +26,8 @@ use crate::query::{Page, PageRequest};
 use crate::skill::cron::Cron;
 use crate::skill::loader::{load_context, LoadRequest};
 use crate::skill::{
-    Period, PreviousReport, SettingSpec, Settings, Skill, SkillContext, SkillInfo, SkillRegistry,
+    DealRiskUpdate, Period, PreviousReport, SettingSpec, Settings, Skill, SkillContext, SkillInfo,
+    SkillRegistry,
 };
 
 /// How long `POST …/run?wait=true` waits for a run to finish.
@@ -343,8 +344,12 @@ impl Pandora {
                 )
                 .await
         };
+        let mut risk_updates = Vec::new();
         let finished = match outcome {
-            Ok(report) => finish(RunStatus::Succeeded, Some(report), None).await?,
+            Ok((report, updates)) => {
+                risk_updates = updates;
+                finish(RunStatus::Succeeded, Some(report), None).await?
+            }
             Err(e) => {
                 let error = run_error(&e);
                 tracing::warn!(workspace_id = %job.workspace_id, skill = %run.skill, run_id = %run.id, attempt = job.attempts, error = %error, "skill run attempt failed");
@@ -365,7 +370,7 @@ impl Pandora {
             return Ok(JobOutcome::Lost);
         };
         tracing::info!(workspace_id = %job.workspace_id, skill = %finished.skill, run_id = %finished.id, status = finished.status.as_str(), "skill run finished");
-        self.after_skill_run(&finished, live).await;
+        self.after_skill_run(&finished, live, &risk_updates).await;
         Ok(JobOutcome::SkillFinished(finished))
     }
 
@@ -432,19 +437,37 @@ impl Pandora {
         &self,
         skill: std::sync::Arc<dyn Skill>,
         load: LoadRequest,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<(serde_json::Value, Vec<DealRiskUpdate>)> {
         let ctx = load_context(self.inner.store.as_ref(), load).await?;
-        let report = tokio::task::spawn_blocking(move || skill.run(&ctx))
+        let mut report = tokio::task::spawn_blocking(move || skill.run(&ctx))
             .await
             .map_err(|e| Error::internal(format!("the skill's task failed: {e}")))??;
-        Ok(serde_json::to_value(report)?)
+        let risk_updates = std::mem::take(&mut report.risk_updates);
+        Ok((serde_json::to_value(report)?, risk_updates))
     }
 
-    /// What follows a finished run: for a succeeded live run, its alerts.
-    /// Failures here are logged; they never fail the run.
-    async fn after_skill_run(&self, run: &SkillRun, live: bool) {
+    /// What follows a finished run: for a succeeded live run, the risk
+    /// scores it established are written on the deals (so `sort=risk` agrees
+    /// with it), then its alerts are raised. Failures here are logged; they
+    /// never fail the run.
+    async fn after_skill_run(&self, run: &SkillRun, live: bool, risk_updates: &[DealRiskUpdate]) {
         if run.status != RunStatus::Succeeded || !live {
             return;
+        }
+        if !risk_updates.is_empty() {
+            match self
+                .inner
+                .store
+                .set_deal_risk(run.workspace_id, risk_updates)
+                .await
+            {
+                Ok(n) => {
+                    tracing::info!(workspace_id = %run.workspace_id, run_id = %run.id, deals = n, "risk scores written back on the deals");
+                }
+                Err(e) => {
+                    tracing::warn!(workspace_id = %run.workspace_id, run_id = %run.id, error = %e, "writing the run's risk scores on the deals failed");
+                }
+            }
         }
         if let Err(e) = self.raise_alerts(run).await {
             tracing::warn!(workspace_id = %run.workspace_id, skill = %run.skill, run_id = %run.id, error = %e, "raising the run's alerts failed");
@@ -462,8 +485,12 @@ impl Pandora {
         let ws = run.workspace_id;
         let store = &self.inner.store;
         let outcome = self.compute_report(skill, load).await;
+        let mut risk_updates = Vec::new();
         let (status, report, error) = match outcome {
-            Ok(report) => (RunStatus::Succeeded, Some(report), None),
+            Ok((report, updates)) => {
+                risk_updates = updates;
+                (RunStatus::Succeeded, Some(report), None)
+            }
             Err(e) => {
                 tracing::warn!(workspace_id = %ws, skill = %run.skill, run_id = %run.id, error = %e, "skill run failed");
                 (RunStatus::Failed, None, Some(run_error(&e)))
@@ -480,7 +507,7 @@ impl Pandora {
             )
             .await?;
         tracing::info!(workspace_id = %ws, skill = %run.skill, run_id = %run.id, status = status.as_str(), "skill run finished");
-        self.after_skill_run(&finished, live).await;
+        self.after_skill_run(&finished, live, &risk_updates).await;
         Ok(finished)
     }
 

@@ -38,7 +38,7 @@ pub use context::{
     DealState, FieldChange, OrgTree, PreviousReport, QuotaSource, SkillContext, SkillDeal,
     StageCatalog,
 };
-pub use report::{money, DealEvidence, Explained, ExplainedBuilder, SkillReport};
+pub use report::{money, DealEvidence, DealRiskUpdate, Explained, ExplainedBuilder, SkillReport};
 pub use settings::{SettingKind, SettingSpec, Settings};
 pub use store::{check_new_quotas, check_new_skill_run, ScannedDeal, SkillStore};
 

@@ -36,6 +36,24 @@ pub struct SkillReport {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub sections: BTreeMap<String, serde_json::Value>,
+    /// Risk scores this run establishes for deals (only the deal-risk skill
+    /// gives any): not part of the report; a live run writes them back on
+    /// the deals ([`SkillStore::set_deal_risk`](super::SkillStore::set_deal_risk)),
+    /// so that the deals list's `sort=risk` agrees with the latest run.
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub risk_updates: Vec<DealRiskUpdate>,
+}
+
+/// A deal's risk as a deal-risk run scored it, to be stored on the deal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealRiskUpdate {
+    /// The deal.
+    pub deal_id: Uuid,
+    /// Score, 0–100.
+    pub score: u8,
+    /// The fired signals, highest points first.
+    pub reasons: Vec<crate::computed::RiskReason>,
 }
 
 /// An amount as reports show it: exact (up to the 4 decimal places amounts

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::DealRiskUpdate;
 use crate::error::{Error, Result};
 use crate::model::{
     Conversation, DealChange, DealContact, NewDeal, NewQuota, Quota, RunStatus, SkillRun,
@@ -96,6 +97,17 @@ pub trait SkillStore: Send + Sync {
         settings: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<()>;
+
+    /// Writes a deal-risk run's scores on the workspace's deals: each
+    /// deal's `risk_score` (what `min_risk` and `sort=risk` read) and the
+    /// risk score and reasons inside its computed fields. Deals of another
+    /// workspace, unknown ids and deals without computed fields are left
+    /// alone. Returns how many deals changed.
+    async fn set_deal_risk(
+        &self,
+        workspace: WorkspaceId,
+        updates: &[DealRiskUpdate],
+    ) -> Result<u64>;
 
     /// Stores the workspace's schedule of a skill (replacing any).
     /// [`Error::NotFound`] for a missing workspace.

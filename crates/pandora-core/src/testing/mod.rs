@@ -69,21 +69,24 @@ pub use runs::{
     sync_runs_are_tenant_isolated,
 };
 pub use skill_jobs::{
-    a_lost_skill_job_fails_its_run, scheduled_skills_run_once_per_slot_after_syncs,
-    skill_jobs_start_retry_and_finish_their_runs, skill_schedules_are_stored_per_workspace,
+    a_lost_skill_job_fails_its_run, deal_risk_is_written_back_on_the_workspaces_deals,
+    scheduled_skills_run_once_per_slot_after_syncs, skill_jobs_start_retry_and_finish_their_runs,
+    skill_schedules_are_stored_per_workspace,
 };
 pub use skills::{
     quotas_are_replaced_per_user_and_period, skill_run_lifecycle_and_history,
     skill_scans_page_by_id, skill_settings_are_stored_per_skill, skills_are_tenant_isolated,
 };
 pub use sync::{
-    connectors_receive_opened_credentials, sync_records_observed_changes,
+    a_page_that_fails_to_write_stores_nothing_after_it, connectors_receive_opened_credentials,
+    gated_writes_commit_in_gate_order, sync_records_observed_changes,
     sync_resumes_after_a_failure_with_nothing_lost_or_doubled,
 };
 pub use tenancy::{delete_workspace_removes_its_data, tenant_isolation};
 pub use webhooks::{
-    alerts_are_raised_once_and_cleared_when_the_condition_ends, concurrent_runs_raise_an_alert_once,
-    deliveries_follow_their_jobs, webhooks_are_stored_per_workspace,
+    alerts_are_raised_once_and_cleared_when_the_condition_ends,
+    concurrent_runs_raise_an_alert_once, deliveries_follow_their_jobs,
+    webhooks_are_stored_per_workspace,
 };
 pub use workspaces::{api_keys, connections, settings_are_initialised_once, workspace_crud};
 
@@ -122,6 +125,8 @@ macro_rules! store_conformance_suite {
             sync_resumes_after_a_failure_with_nothing_lost_or_doubled,
             sync_records_observed_changes,
             connectors_receive_opened_credentials,
+            gated_writes_commit_in_gate_order,
+            a_page_that_fails_to_write_stores_nothing_after_it,
             sync_run_lifecycle_and_history,
             one_active_sync_run_per_connection,
             last_sync_at_moves_only_on_success,
@@ -141,6 +146,7 @@ macro_rules! store_conformance_suite {
             a_lost_skill_job_fails_its_run,
             skill_schedules_are_stored_per_workspace,
             scheduled_skills_run_once_per_slot_after_syncs,
+            deal_risk_is_written_back_on_the_workspaces_deals,
             jobs_are_tenant_isolated,
             scan_schedulable_connections_pages_every_workspace_by_id,
             purge_source_deletes_only_that_source_in_that_workspace,

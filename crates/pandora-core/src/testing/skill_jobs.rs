@@ -77,6 +77,7 @@ impl Skill for CountDeals {
             summary: json!({"deals": ctx.deals.len()}),
             rows: vec![],
             sections: Default::default(),
+            risk_updates: Vec::new(),
         })
     }
 }
@@ -397,7 +398,11 @@ pub async fn scheduled_skills_run_once_per_slot_after_syncs(store: StoreRef) {
         .await
         .expect("runs");
     assert_eq!(runs.data.len(), 1, "{runs:?}");
-    assert_eq!(runs.data[0].status, RunStatus::Succeeded, "{runs:?} {ran:?}");
+    assert_eq!(
+        runs.data[0].status,
+        RunStatus::Succeeded,
+        "{runs:?} {ran:?}"
+    );
     let latest = store
         .latest_skill_run(ws, "count", None)
         .await
@@ -468,4 +473,118 @@ pub async fn scheduled_skills_run_once_per_slot_after_syncs(store: StoreRef) {
         .job_key_taken(ws, &skill_slot_key("count", at(12, 12, 15)))
         .await
         .expect("key"));
+}
+
+/// A computed-fields value with risk score `risk` and no reasons.
+fn scored(risk: u8) -> crate::computed::ComputedFields {
+    let t = at(1, 0, 0);
+    crate::computed::ComputedFields {
+        computed_at: t,
+        deal_age_days: 1.0,
+        closed_at: None,
+        stage_entered_at: t,
+        days_in_current_stage: 1.0,
+        stages_visited: 1,
+        avg_days_per_stage: Some(1.0),
+        stage_velocity: None,
+        close_date_pushes: 0,
+        risk_score: risk,
+        risk_reasons: Vec::new(),
+    }
+}
+
+/// A deal-risk run's scores written back: the deal's `risk_score` (what
+/// `min_risk` and `sort=risk` read) and the score and reasons in its
+/// computed fields change; deals without computed fields, unknown ids and
+/// another workspace's deals do not.
+pub async fn deal_risk_is_written_back_on_the_workspaces_deals(store: StoreRef) {
+    use crate::computed::{RiskCode, RiskReason};
+    use crate::query::{DealFilter, PageRequest};
+    use crate::skill::DealRiskUpdate;
+
+    let a = new_workspace(&store, "risk a").await;
+    let b = new_workspace(&store, "risk b").await;
+    let write = |ws, ids: &[(&str, Option<u8>)]| {
+        let batch = super::fixtures::deals_batch(
+            ids.iter()
+                .map(|(id, _)| super::fixtures::deal(id, Some(100), Some((2026, 6, 1))))
+                .collect(),
+        );
+        let mut prepared = batch.prepare().expect("prepare");
+        for (id, risk) in ids {
+            if let Some(r) = risk {
+                prepared.set_computed(id, scored(*r)).expect("computed");
+            }
+        }
+        let store = store.clone();
+        async move { store.write_batch(ws, &prepared, None).await.expect("write") }
+    };
+    write(a, &[("d1", Some(10)), ("d2", Some(20)), ("d3", None)]).await;
+    write(b, &[("d1", Some(10))]).await;
+    let id = |ws, source_id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .get_deal_by_source(ws, "test", source_id)
+                .await
+                .expect("deal")
+                .id
+        }
+    };
+    let (a1, a3, b1) = (id(a, "d1").await, id(a, "d3").await, id(b, "d1").await);
+    let reasons = vec![RiskReason {
+        code: RiskCode::ALL[0],
+        points: 80,
+        detail: "evidence".into(),
+    }];
+    let update = |deal_id, score: u8| DealRiskUpdate {
+        deal_id,
+        score,
+        reasons: reasons.clone(),
+    };
+    let changed = store
+        .set_deal_risk(
+            a,
+            &[
+                update(a1, 80),
+                update(a3, 50),
+                update(b1, 90),
+                update(model::new_id(), 70),
+            ],
+        )
+        .await
+        .expect("set");
+    assert_eq!(changed, 1);
+    let d1 = store.get_deal(a, a1).await.expect("deal");
+    let c = d1.computed.expect("computed");
+    assert_eq!((c.risk_score, &c.risk_reasons), (80, &reasons));
+    assert_eq!(c.days_in_current_stage, 1.0, "the other fields are kept");
+    assert!(store
+        .get_deal(a, a3)
+        .await
+        .expect("deal")
+        .computed
+        .is_none());
+    let other = store
+        .get_deal(b, b1)
+        .await
+        .expect("deal")
+        .computed
+        .expect("computed");
+    assert_eq!(other.risk_score, 10);
+    let risky = store
+        .list_deals(
+            a,
+            &DealFilter {
+                min_risk: Some(50),
+                ..Default::default()
+            },
+            &PageRequest::first(10),
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        risky.data.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![a1]
+    );
 }
