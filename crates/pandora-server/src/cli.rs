@@ -102,7 +102,7 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit (safe to run more than once).
     Migrate,
-    /// Run only a job worker (and the scheduler): claims queued syncs and runs them until Ctrl-C or SIGTERM.
+    /// Run only a job worker (and the scheduler): claims queued syncs, skill runs and webhook deliveries and runs them until Ctrl-C or SIGTERM.
     #[command(
         long_about = "Run only a job worker, no API: claims queued jobs (syncs) from the \
             database's queue and runs up to PANDORA_WORKER_CONCURRENCY at once, holding a \
