@@ -452,6 +452,57 @@ async fn settings_are_validated_and_used() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_shown_changed_validated_and_turned_off() {
+    let api = api().await;
+    let (ws, key) = api.workspace("acme").await;
+    let url = format!("/api/workspaces/{ws}/skills/deal_risk/schedule");
+    let view = api.get(&url, &key).await.ok(200).clone();
+    assert_eq!(view["cron"], "0 7 * * 1-5");
+    assert_eq!(view["default_cron"], "0 7 * * 1-5");
+    assert_eq!(view["enabled"], true);
+    assert!(view["next_run_at"].is_string(), "{view}");
+    assert_eq!(view["updated_at"], Value::Null);
+
+    let put = |body| api.call(Method::PUT, &url, &key, Some(body));
+    let view = put(json!({"cron": "30  8 * * mon-fri"}))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(view["cron"], "30 8 * * mon-fri");
+    let next: chrono::DateTime<Utc> = view["next_run_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(next.format("%H:%M").to_string(), "08:30");
+    assert_eq!(
+        api.get(&url, &key).await.ok(200)["cron"],
+        "30 8 * * mon-fri"
+    );
+    let off = put(json!({"enabled": false})).await.ok(200).clone();
+    assert_eq!(off["enabled"], false);
+    assert_eq!(off["cron"], "0 7 * * 1-5", "no cron: back to the default");
+    assert_eq!(off["next_run_at"], Value::Null);
+    for body in [
+        json!({"cron": "0 25 * * *"}),
+        json!({"cron": "every day"}),
+        json!({"cron": 7}),
+        json!({"cron": "0 7 * * *", "when": "now"}),
+    ] {
+        let res = put(body.clone()).await;
+        assert_eq!(res.status.as_u16(), 422, "{body}: {}", res.body);
+    }
+    assert_eq!(
+        put(json!({"cron": "0 25 * * *"}))
+            .await
+            .problem(422)
+            .as_deref(),
+        Some("cron")
+    );
+    // Unchanged by the refused requests.
+    assert_eq!(api.get(&url, &key).await.ok(200)["enabled"], false);
+    api.get(&format!("/api/workspaces/{ws}/skills/nope/schedule"), &key)
+        .await
+        .problem(404);
+}
+
+#[tokio::test]
 async fn quotas_are_set_listed_and_rolled_up() {
     let api = api().await;
     let (ws, key) = api.workspace("acme").await;
@@ -572,6 +623,12 @@ async fn another_workspaces_key_gets_404_everywhere() {
         (Method::GET, format!("{base}/latest"), None),
         (Method::GET, format!("{base}/settings"), None),
         (Method::PUT, format!("{base}/settings"), Some(json!({}))),
+        (Method::GET, format!("{base}/schedule"), None),
+        (
+            Method::PUT,
+            format!("{base}/schedule"),
+            Some(json!({"enabled": false})),
+        ),
         (Method::GET, format!("/api/workspaces/{ws}/quotas"), None),
         (
             Method::PUT,
