@@ -792,6 +792,27 @@ async fn cross_tenant_matrix() {
                 format!("/api/auth/hubspot/authorize?workspaceId={ws}"),
                 None,
             ),
+            (Method::GET, format!("/api/workspaces/{ws}/webhooks"), None),
+            (
+                Method::POST,
+                format!("/api/workspaces/{ws}/webhooks"),
+                Some(json!({"url": "https://example.com/x", "events": ["deal.high_risk"]})),
+            ),
+            (
+                Method::GET,
+                format!("/api/workspaces/{ws}/webhooks/{missing}"),
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/workspaces/{ws}/webhooks/{missing}"),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/api/workspaces/{ws}/webhooks/{missing}/deliveries"),
+                None,
+            ),
         ]
     };
     for ws in [&b, &missing] {
