@@ -502,3 +502,32 @@ async fn a_failing_endpoint_does_not_block_the_run_or_the_others() {
     p.delete_webhook(ws, down).await.expect("delete");
     assert!(p.get_webhook(ws, down).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_live_run_raises_its_alerts_when_a_worker_runs_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let p = facade(dir.path()).await;
+    let ws = workspace(&p).await;
+    let (receiver, addr) = Receiver::start().await;
+    let (h, secret) = hook(&p, ws, addr, "ok", &["deal.high_risk"]).await;
+    let w = worker(&p);
+
+    let queued = p
+        .enqueue_skill_run(ws, "deal_risk", &SkillRunRequest::default())
+        .await
+        .expect("enqueue");
+    let all = settle(&p, &w, ws, &[h]).await;
+    let run = p.skill_run(ws, "deal_risk", queued.id).await.expect("run");
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let [d] = all[0].as_slice() else {
+        panic!("one delivery: {:?}", all[0])
+    };
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 1));
+    assert_eq!(d.payload["skill_run_id"], queued.id.to_string());
+    let r = &receiver.requests("ok")[0];
+    let ts = header(r, "Pandora-Webhook-Timestamp");
+    assert_eq!(
+        header(r, "Pandora-Webhook-Signature"),
+        expected_signature(&secret, ts, &r.body)
+    );
+}
