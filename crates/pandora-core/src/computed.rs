@@ -5,8 +5,8 @@
 //! Everything here is a pure function of its arguments: no store, no clock
 //! (the current time is the `now` parameter), no randomness and no hash-map
 //! iteration, so the same input always gives the same output. The sync engine
-//! calls [`compute`] whenever a deal or its history changes and stores the
-//! [`ComputedFields`] with the deal; [`WorkspaceBaseline::from_won_deals`]
+//! calls [`compute_with`] (with the workspace's risk settings) whenever a deal
+//! or its history changes and stores the [`ComputedFields`] with the deal; [`WorkspaceBaseline::from_won_deals`]
 //! (or a [`BaselineAccumulator`] fed page by page) summarises the
 //! workspace's won deals for the comparisons. Keeping the stored fields and
 //! the cached baseline up to date is the job of the `recompute` module.
@@ -44,177 +44,38 @@
 //!   exactly as fast as a typical won deal; 2.0 twice as slow. `None` for
 //!   closed deals, when no baseline is given, or when the baseline has no
 //!   median for the stage.
-//! - **Risk score**: the sum of the points of the [`RiskReason`]s, capped at
-//!   [`MAX_RISK_SCORE`]; 0 with no reasons for closed deals. Each signal is
-//!   described on its [`RiskCode`] variant, with its weight as a constant.
+//! - **Risk score** (open deals; 0 with no reasons for closed deals): the
+//!   [risk model](crate::risk)'s score of the deal's fired signals with the
+//!   workspace's weights ([`compute_with`]; [`compute`] uses the defaults):
+//!   the six *deal-only* signals evaluated at `now` by
+//!   [`risk::deal_signals`] (close date pushed once / twice or more, days in
+//!   stage over 1.5× / 2× the won-deal median, amount cut, close date
+//!   passed), plus the three *entity signals* (no buyer conversation,
+//!   single-threaded, no senior contact) carried over from the deal's
+//!   previously stored reasons (`deal.computed`): the `deal_risk` skill
+//!   evaluates those and writes its scores back on the deals, and a sync
+//!   keeps them until the next run, or until the deal closes. Carried
+//!   reasons keep their evidence and take the current weights.
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use rust_decimal::Decimal;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Deal, DealChange, DealField, PipelineStage, StageCategory};
+use crate::risk::{self, FiredSignal, RiskSettings};
 
-// ---------------------------------------------------------------------------
-// Weights and thresholds
-// ---------------------------------------------------------------------------
-
-/// The highest risk score; the sum of the reasons' points is capped at it.
-pub const MAX_RISK_SCORE: u8 = 100;
+pub use crate::risk::{RiskCode, RiskReason, MAX_RISK_SCORE};
 
 /// Fewest samples a baseline median needs: a stage (or the sales cycle) with
 /// fewer won-deal samples gets no median, so comparisons with it are `None`.
 pub const MIN_BASELINE_SAMPLES: u32 = 3;
-
-/// Stage velocity at or above which an open deal is [`RiskCode::StalledInStage`].
-pub const STALLED_RATIO: f64 = 2.0;
-/// Stage velocity at or above which a stalled deal scores
-/// [`SEVERELY_STALLED_POINTS`] instead of [`STALLED_POINTS`].
-pub const SEVERELY_STALLED_RATIO: f64 = 4.0;
-/// Fewest days in the current stage for a deal to count as stalled, whatever
-/// its velocity (so that a two-day median does not flag a four-day deal).
-pub const STALLED_MIN_DAYS: i64 = 7;
-/// Days in the current stage at or above which a deal counts as stalled when
-/// the baseline has no median for its stage.
-pub const STALLED_FALLBACK_DAYS: i64 = 60;
-/// Points for [`RiskCode::StalledInStage`] (velocity ≥ [`STALLED_RATIO`], or
-/// the fallback without a median).
-pub const STALLED_POINTS: u8 = 25;
-/// Points for [`RiskCode::StalledInStage`] at velocity ≥ [`SEVERELY_STALLED_RATIO`].
-pub const SEVERELY_STALLED_POINTS: u8 = 35;
-
-/// Points for [`RiskCode::CloseDatePassed`].
-pub const CLOSE_DATE_PASSED_POINTS: u8 = 25;
-
-/// Points for each push counted by [`RiskCode::CloseDatePushed`].
-pub const CLOSE_DATE_PUSH_POINTS: u8 = 10;
-/// Most points [`RiskCode::CloseDatePushed`] can give, however many pushes.
-pub const CLOSE_DATE_PUSH_MAX_POINTS: u8 = 30;
-
-/// Points for [`RiskCode::AmountDecreased`].
-pub const AMOUNT_DECREASED_POINTS: u8 = 15;
-
-/// Days without activity at or above which a deal is [`RiskCode::Inactive`].
-pub const INACTIVE_DAYS: i64 = 30;
-/// Points for [`RiskCode::Inactive`].
-pub const INACTIVE_POINTS: u8 = 15;
-
-/// How recent (in days, inclusive) an owner change must be for
-/// [`RiskCode::OwnerChanged`].
-pub const OWNER_CHANGE_WINDOW_DAYS: i64 = 14;
-/// Points for [`RiskCode::OwnerChanged`].
-pub const OWNER_CHANGED_POINTS: u8 = 10;
-
-/// Points for [`RiskCode::MissingAmount`].
-pub const MISSING_AMOUNT_POINTS: u8 = 10;
-/// Points for [`RiskCode::MissingCloseDate`].
-pub const MISSING_CLOSE_DATE_POINTS: u8 = 10;
-
-/// Deal age, as a multiple of the won deals' median sales cycle, at or above
-/// which an open deal is [`RiskCode::BeyondSalesCycle`].
-pub const BEYOND_CYCLE_RATIO: f64 = 1.5;
-/// Points for [`RiskCode::BeyondSalesCycle`].
-pub const BEYOND_CYCLE_POINTS: u8 = 15;
 
 const MS_PER_DAY: f64 = 86_400_000.0;
 
 // ---------------------------------------------------------------------------
 // Types
 // ---------------------------------------------------------------------------
-
-/// A signal that raised a deal's risk score.
-///
-/// Signals apply to open deals only. Variants are declared in the order used
-/// to break ties between reasons with equal points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum RiskCode {
-    /// Far slower than won deals in the current stage: stage velocity ≥
-    /// [`STALLED_RATIO`] and at least [`STALLED_MIN_DAYS`] days in the stage
-    /// ([`STALLED_POINTS`], or [`SEVERELY_STALLED_POINTS`] at velocity ≥
-    /// [`SEVERELY_STALLED_RATIO`]). When the baseline has no median for the
-    /// stage: at least [`STALLED_FALLBACK_DAYS`] days in it ([`STALLED_POINTS`]).
-    StalledInStage,
-    /// The close date is before `now`'s UTC date while the deal is open
-    /// ([`CLOSE_DATE_PASSED_POINTS`]). A close date of today has not passed.
-    CloseDatePassed,
-    /// The close date was moved later at least once: every close-date change
-    /// whose new date is after its previous value (see the module docs) counts
-    /// as a push; [`CLOSE_DATE_PUSH_POINTS`] per push, at most
-    /// [`CLOSE_DATE_PUSH_MAX_POINTS`]. Setting a first close date, or moving it
-    /// earlier, is not a push.
-    CloseDatePushed,
-    /// The current amount is below the highest amount the deal's history
-    /// records (any old or new amount value) ([`AMOUNT_DECREASED_POINTS`]).
-    AmountDecreased,
-    /// No sign of activity for at least [`INACTIVE_DAYS`] days
-    /// ([`INACTIVE_POINTS`]). The last activity is the latest of the deal's
-    /// `source_updated_at`, its latest history change and its start, none
-    /// counted later than `now`.
-    Inactive,
-    /// The owner changed within the last [`OWNER_CHANGE_WINDOW_DAYS`] days
-    /// (inclusive) ([`OWNER_CHANGED_POINTS`]): an owner change after the deal
-    /// start whose previous owner is known and differs from a non-empty new
-    /// owner. A first assignment is not a change.
-    OwnerChanged,
-    /// The deal has no amount ([`MISSING_AMOUNT_POINTS`]).
-    MissingAmount,
-    /// The deal has no close date ([`MISSING_CLOSE_DATE_POINTS`]).
-    MissingCloseDate,
-    /// The deal is older than [`BEYOND_CYCLE_RATIO`] × the won deals' median
-    /// sales cycle (inclusive) ([`BEYOND_CYCLE_POINTS`]). Needs a baseline with
-    /// a sales-cycle median.
-    BeyondSalesCycle,
-}
-
-impl RiskCode {
-    /// Every code, in declaration order.
-    pub const ALL: [RiskCode; 9] = [
-        RiskCode::StalledInStage,
-        RiskCode::CloseDatePassed,
-        RiskCode::CloseDatePushed,
-        RiskCode::AmountDecreased,
-        RiskCode::Inactive,
-        RiskCode::OwnerChanged,
-        RiskCode::MissingAmount,
-        RiskCode::MissingCloseDate,
-        RiskCode::BeyondSalesCycle,
-    ];
-
-    /// The stable string used in JSON and storage, e.g. `"stalled_in_stage"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RiskCode::StalledInStage => "stalled_in_stage",
-            RiskCode::CloseDatePassed => "close_date_passed",
-            RiskCode::CloseDatePushed => "close_date_pushed",
-            RiskCode::AmountDecreased => "amount_decreased",
-            RiskCode::Inactive => "inactive",
-            RiskCode::OwnerChanged => "owner_changed",
-            RiskCode::MissingAmount => "missing_amount",
-            RiskCode::MissingCloseDate => "missing_close_date",
-            RiskCode::BeyondSalesCycle => "beyond_sales_cycle",
-        }
-    }
-
-    /// Parses the string [`RiskCode::as_str`] gives.
-    pub fn parse(s: &str) -> Option<Self> {
-        RiskCode::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
-
-/// One reason a deal's risk score was raised.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct RiskReason {
-    /// The signal.
-    pub code: RiskCode,
-    /// Points it added to the score (before the cap at [`MAX_RISK_SCORE`]).
-    pub points: u8,
-    /// A human-readable explanation with the numbers behind it.
-    pub detail: String,
-}
 
 /// A stretch of a deal's life spent in one stage; see [`stage_intervals`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -425,20 +286,43 @@ pub struct ComputedFields {
     pub close_date_pushes: u32,
     /// Risk score, 0–100: the reasons' points summed, capped at 100.
     pub risk_score: u8,
-    /// The reasons, highest points first (ties in [`RiskCode`] order).
+    /// The reasons, in the [risk model](crate::risk)'s signal order. Stored
+    /// reasons whose code is not one of the model's signals (written by an
+    /// earlier version) are dropped when read.
+    #[serde(deserialize_with = "known_reasons")]
     pub risk_reasons: Vec<RiskReason>,
+}
+
+/// Reads stored reasons, skipping those whose code the model no longer has.
+fn known_reasons<'de, D>(deserializer: D) -> Result<Vec<RiskReason>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Stored {
+        code: String,
+        points: u8,
+        detail: String,
+    }
+    let stored = Vec::<Stored>::deserialize(deserializer)?;
+    Ok(stored
+        .into_iter()
+        .filter_map(|r| {
+            Some(RiskReason {
+                code: RiskCode::parse(&r.code)?,
+                points: r.points,
+                detail: r.detail,
+            })
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------------
 // Functions
 // ---------------------------------------------------------------------------
 
-/// Computes all of a deal's fields.
-///
-/// `history` is the deal's field history (any order; changes after `now` are
-/// ignored), `stages` the workspace's stage catalog, `baseline` the
-/// workspace's won-deal baseline if there is one, and `now` the time to
-/// compute at.
+/// Computes all of a deal's fields, the risk with the model's default
+/// settings: [`compute_with`] and [`RiskSettings::default`].
 pub fn compute(
     deal: &Deal,
     history: &[DealChange],
@@ -446,7 +330,72 @@ pub fn compute(
     baseline: Option<&WorkspaceBaseline>,
     now: DateTime<Utc>,
 ) -> ComputedFields {
+    compute_with(
+        deal,
+        history,
+        stages,
+        baseline,
+        now,
+        &RiskSettings::default(),
+    )
+}
+
+/// Computes all of a deal's fields, the risk with `risk` (the workspace's
+/// weights and `amount_cut` threshold).
+///
+/// `history` is the deal's field history (any order; changes after `now` are
+/// ignored), `stages` the workspace's stage catalog, `baseline` the
+/// workspace's won-deal baseline if there is one, and `now` the time to
+/// compute at. For an open deal, the risk is the deal-only signals
+/// ([`risk::deal_signals`]) plus the entity signals among the reasons of
+/// `deal.computed` (the previously stored fields), scored with
+/// `risk.weights` ([`risk::score`]); see the [module docs](self).
+pub fn compute_with(
+    deal: &Deal,
+    history: &[DealChange],
+    stages: &[PipelineStage],
+    baseline: Option<&WorkspaceBaseline>,
+    now: DateTime<Utc>,
+    risk: &RiskSettings,
+) -> ComputedFields {
     let timeline = Timeline::build(deal, history, stages, now);
+    let mut fields = measure_timeline(deal, &timeline, baseline, now);
+    if timeline.closed_at.is_none() {
+        let carried = deal
+            .computed
+            .iter()
+            .flat_map(|c| &c.risk_reasons)
+            .filter(|r| r.code.needs_entities())
+            .map(|r| FiredSignal::new(r.code, r.detail.clone()));
+        let fired =
+            risk::deal_signals_sorted(deal, &timeline.changes, &fields, baseline, now, risk);
+        let scored = risk::score(carried.chain(fired), &risk.weights);
+        fields.risk_score = scored.score;
+        fields.risk_reasons = scored.reasons;
+    }
+    fields
+}
+
+/// A deal's measurements only: every field of [`compute`] but the risk
+/// (`risk_score` 0, no reasons). What [`risk::deal_signals`] takes as the
+/// deal's measures.
+pub fn measure(
+    deal: &Deal,
+    history: &[DealChange],
+    stages: &[PipelineStage],
+    baseline: Option<&WorkspaceBaseline>,
+    now: DateTime<Utc>,
+) -> ComputedFields {
+    let timeline = Timeline::build(deal, history, stages, now);
+    measure_timeline(deal, &timeline, baseline, now)
+}
+
+fn measure_timeline(
+    deal: &Deal,
+    timeline: &Timeline<'_>,
+    baseline: Option<&WorkspaceBaseline>,
+    now: DateTime<Utc>,
+) -> ComputedFields {
     let deal_age_days = days_between(timeline.start, timeline.end);
     let days_in_current_stage = days_between(timeline.stage_entered_at, now);
     let stages_visited = u32::try_from(timeline.intervals.len()).unwrap_or(u32::MAX);
@@ -464,10 +413,8 @@ pub fn compute(
         _ => None,
     };
     let stage_velocity = stage_median.map(|m| days_in_current_stage / m);
-    let pushes = close_date_pushes(&timeline.changes);
-    let close_date_pushes = u32::try_from(pushes.len()).unwrap_or(u32::MAX);
-
-    let mut fields = ComputedFields {
+    let close_date_pushes = close_date_pushes(&timeline.changes);
+    ComputedFields {
         computed_at: now,
         deal_age_days,
         closed_at: timeline.closed_at,
@@ -479,21 +426,7 @@ pub fn compute(
         close_date_pushes,
         risk_score: 0,
         risk_reasons: Vec::new(),
-    };
-    if timeline.closed_at.is_none() {
-        let reasons = risk_reasons(
-            deal,
-            &timeline,
-            &fields,
-            stage_median,
-            &pushes,
-            baseline,
-            now,
-        );
-        fields.risk_score = risk_score(&reasons);
-        fields.risk_reasons = reasons;
     }
-    fields
 }
 
 /// The deal's stage intervals from its start to its end (see the
@@ -640,14 +573,10 @@ impl<'a> Timeline<'a> {
     }
 }
 
-/// One push of the close date: from `from` to the later `to`.
-struct Push {
-    from: NaiveDate,
-    to: NaiveDate,
-}
-
-fn close_date_pushes(changes: &[&DealChange]) -> Vec<Push> {
-    let mut pushes = Vec::new();
+/// How many close-date changes moved the date later than its previous
+/// value (see the module docs).
+fn close_date_pushes(changes: &[&DealChange]) -> u32 {
+    let mut pushes = 0u32;
     let mut last: Option<&str> = None;
     for c in changes.iter().filter(|c| c.field == DealField::CloseDate) {
         let previous = c.old_value.as_deref().or(last);
@@ -658,222 +587,12 @@ fn close_date_pushes(changes: &[&DealChange]) -> Vec<Push> {
                 .and_then(|v| NaiveDate::from_str(v).ok()),
         ) {
             if to > from {
-                pushes.push(Push { from, to });
+                pushes = pushes.saturating_add(1);
             }
         }
         last = c.new_value.as_deref();
     }
     pushes
-}
-
-fn risk_reasons(
-    deal: &Deal,
-    timeline: &Timeline<'_>,
-    fields: &ComputedFields,
-    stage_median: Option<f64>,
-    pushes: &[Push],
-    baseline: Option<&WorkspaceBaseline>,
-    now: DateTime<Utc>,
-) -> Vec<RiskReason> {
-    let mut reasons = Vec::new();
-    let mut add = |code: RiskCode, points: u8, detail: String| {
-        reasons.push(RiskReason {
-            code,
-            points,
-            detail,
-        });
-    };
-    let stage_name = deal.fields.stage.as_deref().unwrap_or("(none)");
-    let in_stage = now - timeline.stage_entered_at;
-
-    // Stalled in stage.
-    match (fields.stage_velocity, stage_median) {
-        (Some(ratio), Some(median)) => {
-            if ratio >= STALLED_RATIO && in_stage >= Duration::days(STALLED_MIN_DAYS) {
-                let points = if ratio >= SEVERELY_STALLED_RATIO {
-                    SEVERELY_STALLED_POINTS
-                } else {
-                    STALLED_POINTS
-                };
-                add(
-                    RiskCode::StalledInStage,
-                    points,
-                    format!(
-                        "{:.1} days in stage \"{stage_name}\", {ratio:.1}× the won-deal median of {median:.1} days",
-                        fields.days_in_current_stage
-                    ),
-                );
-            }
-        }
-        _ => {
-            if in_stage >= Duration::days(STALLED_FALLBACK_DAYS) {
-                add(
-                    RiskCode::StalledInStage,
-                    STALLED_POINTS,
-                    format!(
-                        "{:.1} days in stage \"{stage_name}\" (no won-deal median for the stage; threshold {STALLED_FALLBACK_DAYS} days)",
-                        fields.days_in_current_stage
-                    ),
-                );
-            }
-        }
-    }
-
-    // Close date passed.
-    let today = now.date_naive();
-    if let Some(close) = deal.fields.close_date {
-        if close < today {
-            let overdue = (today - close).num_days();
-            add(
-                RiskCode::CloseDatePassed,
-                CLOSE_DATE_PASSED_POINTS,
-                format!(
-                    "close date {close} passed {overdue} day(s) ago and the deal is still open"
-                ),
-            );
-        }
-    }
-
-    // Close date pushed.
-    if let Some(latest) = pushes.last() {
-        let n = pushes.len();
-        let points = u8::try_from(n)
-            .unwrap_or(u8::MAX)
-            .saturating_mul(CLOSE_DATE_PUSH_POINTS)
-            .min(CLOSE_DATE_PUSH_MAX_POINTS);
-        add(
-            RiskCode::CloseDatePushed,
-            points,
-            format!(
-                "close date pushed {n} time(s), most recently from {} to {}",
-                latest.from, latest.to
-            ),
-        );
-    }
-
-    // Amount decreased.
-    if let Some(current) = deal.fields.amount {
-        let peak = timeline
-            .changes
-            .iter()
-            .filter(|c| c.field == DealField::Amount)
-            .flat_map(|c| [c.old_value.as_deref(), c.new_value.as_deref()])
-            .flatten()
-            .filter_map(|v| Decimal::from_str(v).ok())
-            .max();
-        if let Some(peak) = peak.filter(|p| current < *p) {
-            let pct = if peak > Decimal::ZERO {
-                ((peak - current) * Decimal::from(100) / peak).round_dp(1)
-            } else {
-                Decimal::ZERO
-            };
-            add(
-                RiskCode::AmountDecreased,
-                AMOUNT_DECREASED_POINTS,
-                format!(
-                    "amount down from {} to {} ({}% below its peak)",
-                    peak.normalize(),
-                    current.normalize(),
-                    pct.normalize()
-                ),
-            );
-        }
-    }
-
-    // Inactive.
-    let last_activity = [
-        Some(timeline.start),
-        deal.fields.source_updated_at.map(|t| t.min(now)),
-        timeline.changes.last().map(|c| c.changed_at),
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or(timeline.start);
-    if now - last_activity >= Duration::days(INACTIVE_DAYS) {
-        add(
-            RiskCode::Inactive,
-            INACTIVE_POINTS,
-            format!(
-                "no activity for {:.1} days (last {})",
-                days_between(last_activity, now),
-                last_activity.to_rfc3339()
-            ),
-        );
-    }
-
-    // Owner changed recently.
-    let mut last_owner: Option<&str> = None;
-    let mut handover: Option<(&str, &str, DateTime<Utc>)> = None;
-    for c in timeline
-        .changes
-        .iter()
-        .filter(|c| c.field == DealField::Owner)
-    {
-        let previous = c.old_value.as_deref().or(last_owner);
-        if let (Some(from), Some(to)) = (previous, c.new_value.as_deref()) {
-            if from != to
-                && c.changed_at > timeline.start
-                && now - c.changed_at <= Duration::days(OWNER_CHANGE_WINDOW_DAYS)
-            {
-                handover = Some((from, to, c.changed_at));
-            }
-        }
-        last_owner = c.new_value.as_deref();
-    }
-    if let Some((from, to, at)) = handover {
-        add(
-            RiskCode::OwnerChanged,
-            OWNER_CHANGED_POINTS,
-            format!(
-                "owner changed from {from} to {to} {:.1} days ago",
-                days_between(at, now)
-            ),
-        );
-    }
-
-    // Missing fields.
-    if deal.fields.amount.is_none() {
-        add(
-            RiskCode::MissingAmount,
-            MISSING_AMOUNT_POINTS,
-            "the deal has no amount".into(),
-        );
-    }
-    if deal.fields.close_date.is_none() {
-        add(
-            RiskCode::MissingCloseDate,
-            MISSING_CLOSE_DATE_POINTS,
-            "the deal has no close date".into(),
-        );
-    }
-
-    // Beyond the typical sales cycle.
-    if let Some(cycle) = baseline
-        .and_then(|b| b.median_sales_cycle_days)
-        .filter(|c| *c > 0.0)
-    {
-        if fields.deal_age_days >= BEYOND_CYCLE_RATIO * cycle {
-            add(
-                RiskCode::BeyondSalesCycle,
-                BEYOND_CYCLE_POINTS,
-                format!(
-                    "{:.1} days old, {:.1}× the won-deal median sales cycle of {cycle:.1} days",
-                    fields.deal_age_days,
-                    fields.deal_age_days / cycle
-                ),
-            );
-        }
-    }
-
-    reasons.sort_by(|a, b| b.points.cmp(&a.points).then(a.code.cmp(&b.code)));
-    reasons
-}
-
-/// The risk score for `reasons`: their points summed, capped at [`MAX_RISK_SCORE`].
-pub fn risk_score(reasons: &[RiskReason]) -> u8 {
-    let sum: u32 = reasons.iter().map(|r| u32::from(r.points)).sum();
-    u8::try_from(sum.min(u32::from(MAX_RISK_SCORE))).unwrap_or(MAX_RISK_SCORE)
 }
 
 /// The deal start: `source_created_at`, else `created_at` (not clamped).

@@ -27,6 +27,7 @@ pub mod model;
 pub mod oauth;
 pub mod query;
 pub mod recompute;
+pub mod risk;
 pub mod scheduler;
 pub mod skill;
 pub mod store;

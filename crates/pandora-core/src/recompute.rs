@@ -3,8 +3,10 @@
 //! - **On every change** (the sync engine's pages and `Pandora::ingest`):
 //!   [`attach_computed`] computes the fields of every deal a batch carries
 //!   (and of every stored deal it carries history for) from the stored
-//!   history plus the batch's new changes, the workspace's stage catalog and
-//!   its cached baseline, at the run's time; the store writes them in the
+//!   history plus the batch's new changes, the workspace's stage catalog,
+//!   its cached baseline and its risk settings (the `weight_*` and
+//!   `amount_cut_percent` settings of its stored `deal_risk` skill settings,
+//!   see [`crate::risk`]), at the run's time; the store writes them in the
 //!   batch's transaction for the deals the batch actually changes. The work
 //!   is two reads per batch (the stored deals, their histories), whatever
 //!   the workspace's size.
@@ -32,7 +34,8 @@ use crate::model::{
     self, Deal, DealChange, DealField, PipelineStage, StageCategory, SyncMode, WorkspaceId,
 };
 use crate::query::{DealFilter, Direction, PageRequest, Sort, SortKey, MAX_LIMIT};
-use crate::store::{ComputedUpdate, RecordStore};
+use crate::risk::{self, RiskSettings};
+use crate::store::{ComputedUpdate, RecordStore, Store};
 
 /// Age at which a cached baseline is refreshed by the next successful sync.
 pub const BASELINE_MAX_AGE: Duration = Duration::hours(24);
@@ -41,7 +44,8 @@ pub const BASELINE_MAX_AGE: Duration = Duration::hours(24);
 pub const SCAN_PAGE: u32 = MAX_LIMIT;
 
 /// What computing a batch's deals needs besides the batch: the workspace's
-/// stage catalog and cached baseline, and the time to compute at.
+/// stage catalog, cached baseline and risk settings, and the time to
+/// compute at.
 #[derive(Debug, Clone)]
 pub struct ComputeContext {
     /// The workspace's pipeline stages (as stored, plus those of the batches
@@ -49,14 +53,17 @@ pub struct ComputeContext {
     pub stages: Vec<PipelineStage>,
     /// The cached won-deal baseline, if any.
     pub baseline: Option<WorkspaceBaseline>,
+    /// The workspace's risk weights and thresholds ([`risk_settings`]).
+    pub risk: RiskSettings,
     /// The time the fields are computed at (a sync's start, or now).
     pub now: DateTime<Utc>,
 }
 
 impl ComputeContext {
-    /// Reads the workspace's stage catalog and cached baseline (two queries).
+    /// Reads the workspace's stage catalog, cached baseline and risk
+    /// settings (three queries; the sync engine does it once per run).
     pub async fn load(
-        store: &dyn RecordStore,
+        store: &dyn Store,
         workspace: WorkspaceId,
         now: DateTime<Utc>,
     ) -> Result<Self> {
@@ -65,9 +72,11 @@ impl ComputeContext {
             .get_workspace_baseline(workspace)
             .await?
             .map(|b| b.baseline);
+        let risk = risk_settings(store, workspace).await?;
         Ok(ComputeContext {
             stages,
             baseline,
+            risk,
             now,
         })
     }
@@ -98,6 +107,16 @@ impl ComputeContext {
             self.stages.retain(|s| !deleted.contains(&key(s)));
         }
     }
+}
+
+/// The workspace's risk settings: the weights and `amount_cut_percent` of
+/// its stored settings of the `deal_risk` skill ([`risk::SKILL_ID`]), the
+/// model's defaults for what it has not set (one query).
+pub async fn risk_settings(store: &dyn Store, workspace: WorkspaceId) -> Result<RiskSettings> {
+    Ok(store
+        .get_skill_settings(workspace, risk::SKILL_ID)
+        .await?
+        .map_or_else(RiskSettings::default, |s| RiskSettings::from_settings(&s)))
 }
 
 /// The stored deals (soft-deleted ones too) of `batch`'s source that the
@@ -238,7 +257,14 @@ pub async fn attach_computed(
                 }
             }
         }
-        let fields = computed::compute(deal, &history, &ctx.stages, ctx.baseline.as_ref(), ctx.now);
+        let fields = computed::compute_with(
+            deal,
+            &history,
+            &ctx.stages,
+            ctx.baseline.as_ref(),
+            ctx.now,
+            &ctx.risk,
+        );
         computed.push((source_id.clone(), fields));
     }
     let n = computed.len() as u64;
@@ -313,19 +339,21 @@ pub struct RecomputeOutcome {
 }
 
 /// Refreshes the workspace's baseline, then recomputes and stores the
-/// computed fields of every live deal at `now`.
+/// computed fields of every live deal at `now`, with the workspace's risk
+/// settings ([`risk_settings`], read once).
 ///
 /// Reads [`SCAN_PAGE`] deals at a time with their histories and stores each
 /// page's fields in one call ([`RecordStore::set_deal_computed`], skipping
 /// deals changed since they were read), so memory holds one page whatever
 /// the workspace's size.
 pub async fn recompute_deals(
-    store: &dyn RecordStore,
+    store: &dyn Store,
     workspace: WorkspaceId,
     now: DateTime<Utc>,
 ) -> Result<RecomputeOutcome> {
     let baseline = refresh_baseline(store, workspace, now).await?;
     let stages = store.list_stages(workspace).await?;
+    let risk = risk_settings(store, workspace).await?;
     let mut deals = 0u64;
     let stored: Vec<u64> = scan_deals(
         store,
@@ -339,12 +367,13 @@ pub async fn recompute_deals(
                     ComputedUpdate {
                         deal_id: d.id,
                         expected_updated_at: d.updated_at,
-                        fields: computed::compute(
+                        fields: computed::compute_with(
                             d,
                             history,
                             &stages,
                             Some(&baseline.baseline),
                             now,
+                            &risk,
                         ),
                     }
                 })

@@ -496,6 +496,21 @@ fn sample_batch() -> RecordBatch {
         changed_at: t0,
         origin: ChangeOrigin::Vendor,
     });
+    // Risk signals besides the passed close dates: d1's close date pushed
+    // once, d4's amount cut from 8000 to 5000.
+    for (deal, field, old, new) in [
+        ("d1", DealField::CloseDate, "2024-01-15", "2024-02-02"),
+        ("d4", DealField::Amount, "8000", "5000"),
+    ] {
+        b.deal_changes.push(NewDealChange {
+            deal_source_id: deal.into(),
+            field,
+            old_value: Some(old.into()),
+            new_value: Some(new.into()),
+            changed_at: t0,
+            origin: ChangeOrigin::Vendor,
+        });
+    }
     b
 }
 

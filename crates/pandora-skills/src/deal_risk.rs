@@ -2,14 +2,17 @@
 //! with its evidence.
 //!
 //! Deals are scored as they stand at the evaluation time `T1` (the period's
-//! end, or the as-of time when earlier): every deal open then. The deal's
-//! own measurements come from [`pandora_core::computed`] (the module that
-//! computes the risk fields stored on each deal), run on the deal rebuilt at
-//! `T1`: days in the current stage, the won deals' median for that stage
-//! (a [`WorkspaceBaseline`] of the deals won at `T1`, medians needing at
-//! least [`MIN_BASELINE_SAMPLES`] samples) and the number of close-date
-//! pushes. The signals that need contacts and conversations are matched by
-//! [`crate::engagement`]. Signals and default points:
+//! end, or the as-of time when earlier): every deal open then. The model —
+//! signals, default points, thresholds, scoring — is
+//! [`pandora_core::risk`], the one the sync engine also uses for the score
+//! stored on each deal. The six deal-only signals are evaluated by
+//! [`risk::deal_signals`] on the deal rebuilt at `T1`, with its measurements
+//! from [`pandora_core::computed`] (days in the current stage, the won
+//! deals' median for that stage — a [`WorkspaceBaseline`] of the deals won
+//! at `T1`, medians needing at least [`MIN_BASELINE_SAMPLES`] samples — and
+//! the number of close-date pushes). The three signals that need contacts
+//! and conversations are evaluated here, matched by [`crate::engagement`].
+//! Signals and default points:
 //!
 //! | signal | fires when | points |
 //! |---|---|---|
@@ -23,20 +26,30 @@
 //! | `close_date_passed` | the close date is before `T1`'s day | 20 |
 //! | `no_senior_contact` | no contact on the deal (with a role, or engaged ever) has a senior title | 10 |
 //!
-//! The score is the sum of the fired signals' points, capped at 100. Bands:
-//! **low** below `band_medium` (25), **medium** below `band_high` (50),
-//! **high** below `band_critical` (75), **critical** from it.
+//! The score is the sum of the fired signals' points, capped at 100
+//! ([`risk::score`]). Bands: **low** below `band_medium` (25), **medium**
+//! below `band_high` (50), **high** below `band_critical` (75), **critical**
+//! from it.
+//!
+//! Every open deal's score and reasons are also returned as the report's
+//! `risk_updates`, which a live run writes back on the deals; the sync then
+//! keeps their entity signals until the next run (see
+//! [`pandora_core::computed`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use pandora_core::computed::{
-    compute, BaselineAccumulator, WorkspaceBaseline, MIN_BASELINE_SAMPLES,
+    measure, BaselineAccumulator, WorkspaceBaseline, MIN_BASELINE_SAMPLES,
 };
-use pandora_core::model::{ChangeOrigin, Deal, DealChange, DealField, NewDeal, StageCategory};
+use pandora_core::model::{ChangeOrigin, Deal, DealChange, NewDeal, StageCategory};
+use pandora_core::risk::{
+    self, FiredSignal, RiskBands, RiskCode, RiskSettings, AMOUNT_CUT_PERCENT_SETTING,
+    DEFAULT_AMOUNT_CUT_PERCENT,
+};
 use pandora_core::skill::{
-    money, DealState, SettingKind, SettingSpec, Skill, SkillContext, SkillDeal, SkillInfo,
-    SkillInputs, SkillReport,
+    money, DealRiskUpdate, DealState, SettingKind, SettingSpec, Skill, SkillContext, SkillDeal,
+    SkillInfo, SkillInputs, SkillReport,
 };
 use pandora_core::Result;
 use rust_decimal::Decimal;
@@ -48,24 +61,11 @@ use crate::period::{day, evaluation_time};
 use crate::single_thread_alert::engagement_settings;
 
 /// The skill's id.
-pub const ID: &str = "deal_risk";
+pub const ID: &str = risk::SKILL_ID;
 
 /// The deal risk skill (see the module documentation).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DealRisk;
-
-/// The signals, their weight settings and default points.
-pub const SIGNALS: [(&str, i64); 9] = [
-    ("no_buyer_conversation", 20),
-    ("single_threaded", 15),
-    ("close_date_pushed_once", 10),
-    ("close_date_pushed_twice", 20),
-    ("stage_time_over_1_5x", 10),
-    ("stage_time_over_2x", 20),
-    ("amount_cut", 15),
-    ("close_date_passed", 20),
-    ("no_senior_contact", 10),
-];
 
 /// Title words that make a contact senior, by default.
 const SENIOR: [&str; 16] = [
@@ -86,20 +86,6 @@ const SENIOR: [&str; 16] = [
     "director",
     "founder",
 ];
-
-fn weight_setting(signal: &str) -> &'static str {
-    match signal {
-        "no_buyer_conversation" => "weight_no_buyer_conversation",
-        "single_threaded" => "weight_single_threaded",
-        "close_date_pushed_once" => "weight_close_date_pushed_once",
-        "close_date_pushed_twice" => "weight_close_date_pushed_twice",
-        "stage_time_over_1_5x" => "weight_stage_time_over_1_5x",
-        "stage_time_over_2x" => "weight_stage_time_over_2x",
-        "amount_cut" => "weight_amount_cut",
-        "close_date_passed" => "weight_close_date_passed",
-        _ => "weight_no_senior_contact",
-    }
-}
 
 /// The words of a text, lower-cased.
 fn words(s: &str) -> Vec<String> {
@@ -167,64 +153,18 @@ fn as_record(deal: &SkillDeal, state: &DealState, at: DateTime<Utc>) -> (Deal, V
     (record, history)
 }
 
-/// The close dates a deal went through up to `at`: its first known value,
-/// then each change's new value.
-fn close_date_chain(deal: &SkillDeal, at: DateTime<Utc>) -> Vec<String> {
-    let mut chain: Vec<String> = Vec::new();
-    for c in deal
-        .changes
-        .iter()
-        .filter(|c| c.field == DealField::CloseDate && c.at <= at)
-    {
-        if chain.is_empty() {
-            if let Some(old) = &c.old {
-                chain.push(old.clone());
-            }
-        }
-        if let Some(new) = &c.new {
-            if chain.last() != Some(new) {
-                chain.push(new.clone());
-            }
-        }
-    }
-    chain
-}
-
-/// The highest amount in a deal's history up to `at` (any old or new value).
-fn highest_amount(deal: &SkillDeal, at: DateTime<Utc>) -> Option<Decimal> {
-    deal.changes
-        .iter()
-        .filter(|c| c.field == DealField::Amount && c.at <= at)
-        .flat_map(|c| [c.old.as_deref(), c.new.as_deref()])
-        .flatten()
-        .filter_map(|v| v.parse::<Decimal>().ok())
-        .max()
-}
-
-/// The band of a score.
-fn band(score: i64, medium: i64, high: i64, critical: i64) -> &'static str {
-    if score >= critical {
-        "critical"
-    } else if score >= high {
-        "high"
-    } else if score >= medium {
-        "medium"
-    } else {
-        "low"
-    }
-}
-
-const BANDS: [&str; 4] = ["low", "medium", "high", "critical"];
-
 impl Skill for DealRisk {
     fn info(&self) -> SkillInfo {
-        let mut settings: Vec<SettingSpec> = SIGNALS
+        let mut settings: Vec<SettingSpec> = RiskCode::ALL
             .iter()
-            .map(|&(signal, points)| SettingSpec {
-                name: weight_setting(signal),
+            .map(|&code| SettingSpec {
+                name: code.weight_setting(),
                 description: "Points the signal adds to the score when it fires (0 turns it off).",
-                kind: SettingKind::Integer { min: 0, max: 100 },
-                default: json!(points),
+                kind: SettingKind::Integer {
+                    min: 0,
+                    max: i64::from(risk::MAX_WEIGHT),
+                },
+                default: json!(code.default_points()),
             })
             .collect();
         settings.extend([
@@ -243,11 +183,11 @@ impl Skill for DealRisk {
                 default: json!(30),
             },
             SettingSpec {
-                name: "amount_cut_percent",
+                name: AMOUNT_CUT_PERCENT_SETTING,
                 description: "`amount_cut` fires when the amount is at least this many \
                     percent below its highest value.",
                 kind: SettingKind::Integer { min: 1, max: 100 },
-                default: json!(20),
+                default: json!(DEFAULT_AMOUNT_CUT_PERCENT),
             },
             SettingSpec {
                 name: "senior_titles",
@@ -260,19 +200,19 @@ impl Skill for DealRisk {
                 name: "band_medium",
                 description: "Lowest score of the medium band.",
                 kind: SettingKind::Integer { min: 0, max: 100 },
-                default: json!(25),
+                default: json!(RiskBands::default().medium),
             },
             SettingSpec {
                 name: "band_high",
                 description: "Lowest score of the high band.",
                 kind: SettingKind::Integer { min: 0, max: 100 },
-                default: json!(50),
+                default: json!(RiskBands::default().high),
             },
             SettingSpec {
                 name: "band_critical",
                 description: "Lowest score of the critical band.",
                 kind: SettingKind::Integer { min: 0, max: 100 },
-                default: json!(75),
+                default: json!(RiskBands::default().critical),
             },
             SettingSpec {
                 name: "deals_listed",
@@ -305,19 +245,21 @@ impl Skill for DealRisk {
     fn run(&self, ctx: &SkillContext) -> Result<SkillReport> {
         let s = &ctx.settings;
         let at = evaluation_time(ctx);
-        let weights: BTreeMap<&str, i64> = SIGNALS
+        let model = RiskSettings::from_settings(&s.to_value());
+        let weights: BTreeMap<&str, u8> = model
+            .weights
             .iter()
-            .map(|&(sig, d)| (sig, s.i64(weight_setting(sig), d)))
+            .map(|(code, points)| (code.as_str(), points))
             .collect();
         let conv_days = s.i64("no_conversation_days", 14);
         let thread_days = s.i64("single_thread_days", 30);
-        let cut_percent = Decimal::from(s.i64("amount_cut_percent", 20));
         let senior = s.strings("senior_titles");
-        let (b_med, b_high, b_crit) = (
-            s.i64("band_medium", 25),
-            s.i64("band_high", 50),
-            s.i64("band_critical", 75),
-        );
+        let defaults = RiskBands::default();
+        let bands_at = RiskBands {
+            medium: s.i64("band_medium", defaults.medium),
+            high: s.i64("band_high", defaults.high),
+            critical: s.i64("band_critical", defaults.critical),
+        };
         let listed = usize::try_from(s.i64("deals_listed", 100)).unwrap_or(0);
         let engagement = Engagement::build(
             ctx,
@@ -347,13 +289,14 @@ impl Skill for DealRisk {
         }
         let baseline: WorkspaceBaseline = acc.finish();
 
-        let mut scored: Vec<(i64, Decimal, usize, Value)> = Vec::new();
+        let mut scored: Vec<(u8, Decimal, usize, Value)> = Vec::new();
         let mut bands: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
         let mut fired_counts: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut risk_updates: Vec<DealRiskUpdate> = Vec::with_capacity(open.len());
         for (i, state, record, history) in &open {
             let deal = &ctx.deals[*i];
-            let computed = compute(record, history, stages, Some(&baseline), at);
-            let mut fired: Vec<(&str, String)> = Vec::new();
+            let computed = measure(record, history, stages, Some(&baseline), at);
+            let mut fired: Vec<FiredSignal> = Vec::new();
 
             // Conversations with the buyer.
             let last = engagement
@@ -376,7 +319,7 @@ impl Skill for DealRisk {
                     ),
                     None => format!("no conversation with the buyer in {conv_days} days (never)"),
                 };
-                fired.push(("no_buyer_conversation", ev));
+                fired.push(FiredSignal::new(RiskCode::NoBuyerConversation, ev));
             }
             let engaged = engagement.engaged(*i, at - Duration::days(thread_days), at);
             if engaged.len() <= 1 {
@@ -389,76 +332,19 @@ impl Skill for DealRisk {
                         "single-threaded: no external contact engaged in the last {thread_days} days"
                     ),
                 };
-                fired.push(("single_threaded", ev));
+                fired.push(FiredSignal::new(RiskCode::SingleThreaded, ev));
             }
 
-            // Close date pushes (counted by the computed fields).
-            let pushes = computed.close_date_pushes;
-            if pushes > 0 {
-                let ev = format!(
-                    "close date pushed {pushes}×: {}",
-                    close_date_chain(deal, at).join(" → ")
-                );
-                fired.push((
-                    if pushes >= 2 {
-                        "close_date_pushed_twice"
-                    } else {
-                        "close_date_pushed_once"
-                    },
-                    ev,
-                ));
-            }
-
-            // Time in stage against the won deals' median.
-            if let (Some(v), Some(stage)) = (computed.stage_velocity, state.stage.as_deref()) {
-                if v > 1.5 {
-                    let median = baseline
-                        .stage(deal.pipeline.as_deref(), stage)
-                        .map(|b| (b.median_days, b.samples));
-                    let ev = match median {
-                        Some((m, n)) => format!(
-                            "{:.1} days in stage {stage}: {v:.2}× the won deals' median of {m:.1} days ({n} samples)",
-                            computed.days_in_current_stage
-                        ),
-                        None => format!("{v:.2}× the won deals' median in stage {stage}"),
-                    };
-                    fired.push((
-                        if v > 2.0 {
-                            "stage_time_over_2x"
-                        } else {
-                            "stage_time_over_1_5x"
-                        },
-                        ev,
-                    ));
-                }
-            }
-
-            // Amount cut from its highest value.
-            if let (Some(now), Some(high)) = (state.amount, highest_amount(deal, at)) {
-                if high > Decimal::ZERO
-                    && now * Decimal::from(100) <= high * (Decimal::from(100) - cut_percent)
-                {
-                    let pct = ((high - now) * Decimal::from(100) / high).round_dp(1);
-                    fired.push((
-                        "amount_cut",
-                        format!("amount cut {pct}%: {} → {}", money(high), money(now)),
-                    ));
-                }
-            }
-
-            // Close date in the past.
-            if let Some(cd) = state.close_date {
-                let today = at.date_naive();
-                if cd < today {
-                    fired.push((
-                        "close_date_passed",
-                        match (today - cd).num_days() {
-                            1 => format!("close date {cd} passed 1 day ago"),
-                            n => format!("close date {cd} passed {n} days ago"),
-                        },
-                    ));
-                }
-            }
+            // The deal-only signals: pushes, time in stage, amount cut, close
+            // date passed.
+            fired.extend(risk::deal_signals(
+                record,
+                history,
+                &computed,
+                Some(&baseline),
+                at,
+                &model,
+            ));
 
             // A senior contact among those with a role or ever engaged.
             let mut people: BTreeSet<usize> = engagement
@@ -501,22 +387,19 @@ impl Skill for DealRisk {
                 } else {
                     format!("no contact with a senior title: {}", titles.join(", "))
                 };
-                fired.push(("no_senior_contact", ev));
+                fired.push(FiredSignal::new(RiskCode::NoSeniorContact, ev));
             }
 
+            let risk = risk::score(fired, &model.weights);
             let mut signals: Vec<Value> = Vec::new();
-            let mut total = 0i64;
-            for (sig, ev) in fired {
-                let points = weights.get(sig).copied().unwrap_or(0);
-                if points == 0 {
-                    continue;
-                }
-                total += points;
-                *fired_counts.entry(sig).or_default() += 1;
-                signals.push(json!({"signal": sig, "points": points, "evidence": ev}));
+            for r in &risk.reasons {
+                *fired_counts.entry(r.code.as_str()).or_default() += 1;
+                signals.push(
+                    json!({"signal": r.code.as_str(), "points": r.points, "evidence": r.detail}),
+                );
             }
-            let score = total.min(100);
-            let b = band(score, b_med, b_high, b_crit);
+            let score = risk.score;
+            let b = bands_at.band(i64::from(score));
             let amount = state.amount_or_zero();
             let e = bands.entry(b).or_default();
             e.0 += 1;
@@ -536,6 +419,11 @@ impl Skill for DealRisk {
                 "stage_velocity": computed.stage_velocity.map(|v| (v * 100.0).round() / 100.0),
             });
             scored.push((score, amount, *i, row));
+            risk_updates.push(DealRiskUpdate {
+                deal_id: deal.id,
+                score,
+                reasons: risk.reasons,
+            });
         }
         scored.sort_by(|a, b| {
             b.0.cmp(&a.0)
@@ -544,7 +432,7 @@ impl Skill for DealRisk {
         });
         let count = scored.len() as u64;
         let rows: Vec<Value> = scored.into_iter().take(listed).map(|r| r.3).collect();
-        let by_band: BTreeMap<&str, Value> = BANDS
+        let by_band: BTreeMap<&str, Value> = RiskBands::NAMES
             .iter()
             .map(|&b| {
                 let (n, a) = bands.get(b).copied().unwrap_or_default();
@@ -557,7 +445,7 @@ impl Skill for DealRisk {
             "by_band": by_band,
             "signals_fired": fired_counts,
             "weights": weights,
-            "bands": {"medium": b_med, "high": b_high, "critical": b_crit},
+            "bands": {"medium": bands_at.medium, "high": bands_at.high, "critical": bands_at.critical},
             "baseline": {
                 "won_deals": baseline.won_deals,
                 "stages_with_median": baseline.stages.len(),
@@ -573,6 +461,7 @@ impl Skill for DealRisk {
             summary,
             rows,
             sections: BTreeMap::new(),
+            risk_updates,
         })
     }
 }

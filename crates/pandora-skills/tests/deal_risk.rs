@@ -397,6 +397,40 @@ fn weights_from_settings_change_the_score() {
 }
 
 #[test]
+fn every_open_deal_gets_a_risk_update_equal_to_its_row() {
+    let f = workspace();
+    let r = run(
+        &f,
+        json!({"deals_listed": 2, "weight_no_senior_contact": 0}),
+    );
+    assert_eq!(r.rows.len(), 2);
+    assert_eq!(
+        r.risk_updates.len() as u64,
+        r.summary["open_deals"].as_u64().expect("open deals"),
+        "every open deal, listed or not"
+    );
+    for row in &r.rows {
+        let update = r
+            .risk_updates
+            .iter()
+            .find(|u| json!(u.deal_id) == row["deal_id"])
+            .expect("an update per row");
+        assert_eq!(json!(update.score), row["score"]);
+        let signals: Vec<Value> = update
+            .reasons
+            .iter()
+            .map(|r| json!({"signal": r.code.as_str(), "points": r.points, "evidence": r.detail}))
+            .collect();
+        assert_eq!(json!(signals), row["signals"]);
+    }
+    assert!(r
+        .risk_updates
+        .iter()
+        .flat_map(|u| &u.reasons)
+        .all(|r| r.code.as_str() != "no_senior_contact" && r.points > 0));
+}
+
+#[test]
 fn senior_titles_match_whole_words() {
     let p: Vec<String> = ["vp", "vice president", "head", "director", "chief"]
         .map(String::from)

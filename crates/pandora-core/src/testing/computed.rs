@@ -12,8 +12,7 @@ use super::pagination::{assert_ordered, walk};
 use super::sync::{context, quiet, Fault, Scripted};
 use crate::batch::{RecordBatch, RecordKind};
 use crate::computed::{
-    self, ComputedFields, RiskCode, StageBaseline, StoredBaseline, WorkspaceBaseline,
-    STALLED_POINTS,
+    self, ComputedFields, RiskCode, RiskReason, StageBaseline, StoredBaseline, WorkspaceBaseline,
 };
 use crate::error::ErrorKind;
 use crate::model::{
@@ -125,9 +124,11 @@ fn assert_same(stored: &ComputedFields, expected: &ComputedFields, what: &str) {
 }
 
 /// Checks every deal of `ws` named in `ids`: it has computed fields, and
-/// they are what [`computed::compute`] gives for the deal as stored, its
-/// stored history, the stored stage catalog and `baseline`, at the stored
-/// `computed_at` (which must be `at` when given).
+/// they are what [`computed::compute_with`] gives for the deal as stored
+/// (with its stored fields, whose entity risk signals carry over), its
+/// stored history, the stored stage catalog, `baseline` and the workspace's
+/// risk settings, at the stored `computed_at` (which must be `at` when
+/// given).
 async fn assert_matches_compute(
     store: &StoreRef,
     ws: WorkspaceId,
@@ -136,6 +137,9 @@ async fn assert_matches_compute(
     at: Option<DateTime<Utc>>,
 ) {
     let catalog = store.list_stages(ws).await.expect("stages");
+    let risk = recompute::risk_settings(store.as_ref(), ws)
+        .await
+        .expect("risk settings");
     for id in ids {
         let d = store
             .get_deal_by_source(ws, "test", id)
@@ -149,7 +153,8 @@ async fn assert_matches_compute(
             assert_eq!(stored.computed_at, at, "{id}: computed at the run's time");
         }
         let history = store.deal_history(ws, d.id).await.expect("history");
-        let expected = computed::compute(&d, &history, &catalog, baseline, stored.computed_at);
+        let expected =
+            computed::compute_with(&d, &history, &catalog, baseline, stored.computed_at, &risk);
         assert_same(&stored, &expected, id);
     }
 }
@@ -235,8 +240,10 @@ fn rich_batch(now: DateTime<Utc>) -> RecordBatch {
 }
 
 /// Synced and ingested deals carry computed fields equal to
-/// [`computed::compute`] over the same input: the stored deal, its stored
-/// history, the stage catalog and the cached baseline, at the run's time.
+/// [`computed::compute_with`] over the same input: the stored deal, its
+/// stored history, the stage catalog, the cached baseline and the
+/// workspace's risk settings (its stored `deal_risk` settings), at the
+/// run's time.
 pub async fn computed_fields_match_compute_for_synced_and_ingested_deals(store: StoreRef) {
     let now = model::now();
     let ids = ["a", "b", "c", "d"];
@@ -261,17 +268,17 @@ pub async fn computed_fields_match_compute_for_synced_and_ingested_deals(store: 
     let a_fields = a.computed.expect("computed");
     assert!(a_fields.stage_velocity.is_some(), "{a_fields:?}");
     assert_eq!(a_fields.close_date_pushes, 2);
-    let codes: HashSet<RiskCode> = a_fields.risk_reasons.iter().map(|r| r.code).collect();
-    for code in [
-        RiskCode::StalledInStage,
-        RiskCode::CloseDatePassed,
-        RiskCode::CloseDatePushed,
-        RiskCode::AmountDecreased,
-        RiskCode::OwnerChanged,
-        RiskCode::BeyondSalesCycle,
-    ] {
-        assert!(codes.contains(&code), "{code:?} in {codes:?}");
-    }
+    let codes: Vec<RiskCode> = a_fields.risk_reasons.iter().map(|r| r.code).collect();
+    assert_eq!(
+        codes,
+        [
+            RiskCode::CloseDatePushedTwice,
+            RiskCode::StageTimeOver2x,
+            RiskCode::AmountCut,
+            RiskCode::CloseDatePassed,
+        ]
+    );
+    assert_eq!(a_fields.risk_score, 20 + 20 + 15 + 20);
     let c = store
         .get_deal_by_source(ingested, "test", "c")
         .await
@@ -283,12 +290,26 @@ pub async fn computed_fields_match_compute_for_synced_and_ingested_deals(store: 
     );
 
     // Sync: a first page, then one that moves a deal (reported stage change,
-    // observed amount change) and brings history for another without its record.
+    // observed amount change) and brings history for another without its
+    // record; with the workspace's own risk weights (its deal_risk settings).
     let synced = new_workspace(&store, "synced").await;
     store
         .put_workspace_baseline(synced, &cached)
         .await
         .expect("baseline");
+    store
+        .put_skill_settings(
+            synced,
+            crate::risk::SKILL_ID,
+            &serde_json::json!({
+                "weight_amount_cut": 0,
+                "weight_close_date_passed": 45,
+                "deals_listed": 10,
+            }),
+            now,
+        )
+        .await
+        .expect("settings");
     let first = rich_batch(now);
     let mut second = RecordBatch::new("test");
     let mut b_moved = first.deals[1].clone();
@@ -306,9 +327,9 @@ pub async fn computed_fields_match_compute_for_synced_and_ingested_deals(store: 
         ),
         change(
             "d",
-            DealField::Owner,
-            Some("rep1"),
-            Some("rep3"),
+            DealField::CloseDate,
+            Some("2099-01-01"),
+            Some("2099-02-01"),
             now - Duration::hours(2),
         ),
     ];
@@ -354,8 +375,28 @@ pub async fn computed_fields_match_compute_for_synced_and_ingested_deals(store: 
             .expect("computed")
             .risk_reasons
             .iter()
-            .any(|r| r.code == RiskCode::OwnerChanged),
+            .any(|r| r.code == RiskCode::CloseDatePushedOnce),
         "history alone recomputes d"
+    );
+    let a = store
+        .get_deal_by_source(synced, "test", "a")
+        .await
+        .expect("a");
+    let points: Vec<(RiskCode, u8)> = a
+        .computed
+        .expect("computed")
+        .risk_reasons
+        .iter()
+        .map(|r| (r.code, r.points))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            (RiskCode::CloseDatePushedTwice, 20),
+            (RiskCode::StageTimeOver2x, 20),
+            (RiskCode::CloseDatePassed, 45),
+        ],
+        "the workspace's weights; 0 turns amount_cut off"
     );
 }
 
@@ -367,6 +408,11 @@ pub async fn a_page_that_changes_a_deal_updates_its_computed_fields(store: Store
     let ws = new_workspace(&store, "A").await;
     let p = pandora(&store);
     let now = model::now();
+    let cached = baseline(now);
+    store
+        .put_workspace_baseline(ws, &cached)
+        .await
+        .expect("baseline");
     let mut x = deal("x", Some(1000), Some((2099, 6, 1)));
     x.source_created_at = Some(days_ago(now, 100));
     x.source_updated_at = Some(days_ago(now, 1));
@@ -379,9 +425,9 @@ pub async fn a_page_that_changes_a_deal_updates_its_computed_fields(store: Store
     let stalled = |f: &ComputedFields| {
         f.risk_reasons
             .iter()
-            .any(|r| r.code == RiskCode::StalledInStage)
+            .any(|r| r.code == RiskCode::StageTimeOver2x)
     };
-    assert!(stalled(&f1), "100 days in stage without a median: {f1:?}");
+    assert!(stalled(&f1), "100 days in a stage of median 7: {f1:?}");
 
     // The stage moves one day ago.
     let moved_at = days_ago(model::now(), 1);
@@ -406,7 +452,7 @@ pub async fn a_page_that_changes_a_deal_updates_its_computed_fields(store: Store
     assert!(f2.days_in_current_stage < 2.0, "{f2:?}");
     assert_eq!(f2.stages_visited, 2);
     assert!(!stalled(&f2), "{f2:?}");
-    assert_eq!(f2.risk_score, f1.risk_score - STALLED_POINTS);
+    assert_eq!(f2.risk_score, f1.risk_score - 20);
     assert!(f2.computed_at > f1.computed_at);
 
     // A page that fails (history of an unknown deal) stores nothing of it.
@@ -454,7 +500,63 @@ pub async fn a_page_that_changes_a_deal_updates_its_computed_fields(store: Store
     assert_eq!(f3.close_date_pushes, 1);
     assert!(f3.computed_at > f2.computed_at);
     assert_eq!(later.updated_at, after.updated_at);
-    assert_matches_compute(&store, ws, &["x"], None, None).await;
+    assert_matches_compute(&store, ws, &["x"], Some(&cached.baseline), None).await;
+
+    // The entity signals of the last deal_risk run, as its write-back
+    // stores them, are kept by the next change while the deal is open...
+    let mut by_skill = f3.clone();
+    by_skill.risk_reasons.insert(
+        0,
+        RiskReason {
+            code: RiskCode::SingleThreaded,
+            points: 15,
+            detail: "single-threaded: no external contact engaged in the last 30 days".into(),
+        },
+    );
+    by_skill.risk_score += 15;
+    let n = store
+        .set_deal_computed(
+            ws,
+            &[ComputedUpdate {
+                deal_id: later.id,
+                expected_updated_at: later.updated_at,
+                fields: by_skill,
+            }],
+        )
+        .await
+        .expect("write-back");
+    assert_eq!(n, 1);
+    let mut pushed_again = RecordBatch::new("test");
+    pushed_again.deal_changes = vec![change(
+        "x",
+        DealField::CloseDate,
+        Some("2099-06-01"),
+        Some("2099-07-01"),
+        now - Duration::hours(1),
+    )];
+    p.ingest(ws, &pushed_again, None)
+        .await
+        .expect("pushed again");
+    let kept = store.get_deal_by_source(ws, "test", "x").await.expect("x");
+    let f4 = kept.computed.clone().expect("computed");
+    let codes: Vec<RiskCode> = f4.risk_reasons.iter().map(|r| r.code).collect();
+    assert_eq!(
+        codes,
+        [RiskCode::SingleThreaded, RiskCode::CloseDatePushedTwice],
+        "{f4:?}"
+    );
+    assert_eq!(f4.risk_score, 15 + 20);
+    assert_matches_compute(&store, ws, &["x"], Some(&cached.baseline), None).await;
+    // ...and dropped when it closes.
+    let mut won = x.clone();
+    won.stage = Some("won".into());
+    won.stage_category = StageCategory::Won;
+    p.ingest(ws, &deals_batch(vec![won]), None)
+        .await
+        .expect("won");
+    let closed = store.get_deal_by_source(ws, "test", "x").await.expect("x");
+    let f5 = closed.computed.clone().expect("computed");
+    assert_eq!((f5.risk_score, f5.risk_reasons.len()), (0, 0), "{f5:?}");
 
     // Written straight to the store without computed fields: none.
     x.amount = Some(900.into());
