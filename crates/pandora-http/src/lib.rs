@@ -85,6 +85,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/workspaces/{id}/skills/{skill}/latest"),
     ("GET", "/api/workspaces/{id}/skills/{skill}/settings"),
     ("PUT", "/api/workspaces/{id}/skills/{skill}/settings"),
+    ("GET", "/api/workspaces/{id}/skills/{skill}/schedule"),
+    ("PUT", "/api/workspaces/{id}/skills/{skill}/schedule"),
     ("PUT", "/api/workspaces/{id}/quotas"),
     ("GET", "/api/workspaces/{id}/quotas"),
     ("POST", "/api/workspaces/{id}/webhooks"),
