@@ -78,6 +78,10 @@ pub trait ConnectionStore: Send + Sync {
     ) -> Result<BTreeMap<String, serde_json::Value>>;
 }
 
+/// What a [`RecordStore::write_batch_gated`] batch waits for before it
+/// commits: `Ok` when it may commit, an error when it must store nothing.
+pub type CommitGate = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
+
 /// Synced records: batch writes and keyset-paginated reads.
 #[async_trait]
 pub trait RecordStore: Send + Sync {
@@ -102,6 +106,27 @@ pub trait RecordStore: Send + Sync {
         batch: &PreparedBatch,
         checkpoint: Option<&Checkpoint>,
     ) -> Result<BatchOutcome>;
+
+    /// [`RecordStore::write_batch`], committed only once `gate` resolves:
+    /// `Ok` → the batch commits exactly as `write_batch` would; an error →
+    /// nothing of it is stored and that error is returned.
+    ///
+    /// The sync engine writes a page while the one before it is still being
+    /// written, and gates each page on the previous one's commit, so pages
+    /// commit in order and a page after a failed one never commits. A store
+    /// may run the batch's statements before the gate resolves (inside its
+    /// uncommitted transaction); the default waits for the gate, then
+    /// writes. The engine only overlaps batches that share no record key.
+    async fn write_batch_gated(
+        &self,
+        workspace: WorkspaceId,
+        batch: &PreparedBatch,
+        checkpoint: Option<&Checkpoint>,
+        gate: CommitGate,
+    ) -> Result<BatchOutcome> {
+        gate.await?;
+        self.write_batch(workspace, batch, checkpoint).await
+    }
 
     /// Deals matching `filter`, excluding soft-deleted ones.
     async fn list_deals(

@@ -275,6 +275,13 @@ pub(crate) async fn get_deal_by_source(
 }
 
 /// `RecordStore::deals_by_source`.
+///
+/// The sync engine calls this for every page, over tables that grow while
+/// it runs, so their statistics are often far behind. Each id is therefore
+/// looked up by its own index probe (a `LATERAL … LIMIT 1` subquery, which
+/// the planner can neither flatten nor turn into a scan of the workspace's
+/// deals), as are the owner and the account; a plan chosen while the tables
+/// looked empty otherwise scanned every deal of the workspace for each page.
 pub(crate) async fn deals_by_source(
     pool: &PgPool,
     workspace: WorkspaceId,
@@ -284,15 +291,26 @@ pub(crate) async fn deals_by_source(
     if source_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let (s, ids) = (source.to_string(), source_ids.to_vec());
-    get_deal_where(pool, workspace, |qb| {
-        qb.push(" AND r.source = ")
-            .push_bind(s)
-            .push(" AND r.source_id = ANY(")
-            .push_bind(ids)
-            .push(")");
-    })
-    .await
+    const SQL: &str = "\
+        SELECT r.id, r.workspace_id, r.source, r.data, r.created_at, r.updated_at, \
+            r.deleted_at, r.computed, o.id AS owner_id, a.id AS account_id \
+        FROM (SELECT DISTINCT unnest($3::text[]) AS source_id) AS k \
+        CROSS JOIN LATERAL (SELECT d.* FROM deals d WHERE d.workspace_id = $1 \
+            AND d.source = $2 AND d.source_id = k.source_id LIMIT 1) AS r \
+        LEFT JOIN LATERAL (SELECT u.id FROM users u WHERE u.workspace_id = $1 \
+            AND u.source = $2 AND u.source_id = r.owner_source_id AND u.deleted_at IS NULL \
+            LIMIT 1) AS o ON true \
+        LEFT JOIN LATERAL (SELECT c.id FROM accounts c WHERE c.workspace_id = $1 \
+            AND c.source = $2 AND c.source_id = r.account_source_id AND c.deleted_at IS NULL \
+            LIMIT 1) AS a ON true";
+    let fetched = sqlx::query(SQL)
+        .bind(workspace)
+        .bind(source)
+        .bind(source_ids)
+        .fetch_all(pool)
+        .await
+        .db()?;
+    fetched.iter().map(rows::deal).collect()
 }
 
 /// `RecordStore::deal_history`: the deal's changes by `(changed_at, id)`.

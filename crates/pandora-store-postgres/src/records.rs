@@ -10,7 +10,7 @@ use pandora_core::model::{
     Account, Checkpoint, Contact, Deal, DealChange, PipelineStage, User, WorkspaceId,
 };
 use pandora_core::query::{Cursor, DealFilter, Page, PageRequest};
-use pandora_core::store::{ComputedUpdate, RecordStore};
+use pandora_core::store::{CommitGate, ComputedUpdate, RecordStore};
 use pandora_core::{Error, Result};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -89,6 +89,16 @@ impl RecordStore for PgStore {
         checkpoint: Option<&Checkpoint>,
     ) -> Result<BatchOutcome> {
         write::write_batch(&self.pool, workspace, batch, checkpoint).await
+    }
+
+    async fn write_batch_gated(
+        &self,
+        workspace: WorkspaceId,
+        batch: &PreparedBatch,
+        checkpoint: Option<&Checkpoint>,
+        gate: CommitGate,
+    ) -> Result<BatchOutcome> {
+        write::write_batch_gated(&self.pool, workspace, batch, checkpoint, Some(gate)).await
     }
 
     async fn list_deals(

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use pandora_core::batch::{BatchOutcome, Prepared, PreparedBatch, PreparedComputed, RecordKind};
 use pandora_core::model::{self, Checkpoint, NewDealChange, StreamCounts, WorkspaceId};
+use pandora_core::store::CommitGate;
 use pandora_core::{Error, Result};
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgArguments, PgConnection};
@@ -51,11 +52,34 @@ pub(crate) async fn write_batch(
     batch: &PreparedBatch,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<BatchOutcome> {
+    write_batch_gated(pool, workspace, batch, checkpoint, None).await
+}
+
+/// `RecordStore::write_batch_gated` (and, without a gate, `write_batch`):
+/// the records, deletions and history are written at once, in the
+/// transaction; the checkpoint and the commit wait for the gate. While a
+/// gated batch waits, its transaction holds the locks of its own rows only
+/// (the engine overlaps only batches without shared keys, and the
+/// checkpoint row is written after the gate), so the batch before it never
+/// waits for it; as a safety net, a lock awaited longer than
+/// [`GATED_LOCK_TIMEOUT`] fails the batch rather than waiting forever.
+pub(crate) async fn write_batch_gated(
+    pool: &PgPool,
+    workspace: WorkspaceId,
+    batch: &PreparedBatch,
+    checkpoint: Option<&Checkpoint>,
+    gate: Option<CommitGate>,
+) -> Result<BatchOutcome> {
     let started = Instant::now();
     let plan = Plan::new(batch);
+    let mut gate = Gate {
+        lock_timeout: gate.is_some().then_some(GATED_LOCK_TIMEOUT),
+        pending: gate,
+        passed: false,
+    };
     let mut attempt = 1;
     loop {
-        match write_once(pool, workspace, &plan, checkpoint).await {
+        match write_once(pool, workspace, &plan, checkpoint, &mut gate).await {
             Ok(outcome) => {
                 tracing::debug!(
                     %workspace,
@@ -79,6 +103,33 @@ pub(crate) async fn write_batch(
     }
 }
 
+/// The lock timeout of a gated batch's transaction (a safety net: the
+/// engine's batches never wait on each other for this long).
+const GATED_LOCK_TIMEOUT: &str = "60s";
+
+/// The commit gate of one batch, awaited once however many attempts it
+/// takes.
+struct Gate {
+    pending: Option<CommitGate>,
+    passed: bool,
+    /// `lock_timeout` of the transaction (`None`: the session's).
+    lock_timeout: Option<&'static str>,
+}
+
+impl Gate {
+    /// Waits until the batch may commit.
+    async fn wait(&mut self) -> Result<(), AttemptError> {
+        if self.passed {
+            return Ok(());
+        }
+        if let Some(gate) = self.pending.take() {
+            gate.await.map_err(AttemptError::Rejected)?;
+        }
+        self.passed = true;
+        Ok(())
+    }
+}
+
 /// Exponential backoff with a little jitter: 10, 20, 40, 80 ms (+0–9 ms).
 fn backoff(attempt: u32) -> Duration {
     let jitter = u64::from(Uuid::new_v4().as_bytes()[0] % 10);
@@ -90,6 +141,7 @@ async fn write_once(
     workspace: WorkspaceId,
     plan: &Plan<'_>,
     checkpoint: Option<&Checkpoint>,
+    gate: &mut Gate,
 ) -> Result<BatchOutcome, AttemptError> {
     let now = model::now();
     let source = plan.source;
@@ -101,9 +153,12 @@ async fn write_once(
     // the values). One round trip, together with the workspace check.
     let exists: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM workspaces WHERE id = $1) \
-         FROM set_config('plan_cache_mode', 'force_generic_plan', true)",
+         FROM set_config('plan_cache_mode', 'force_generic_plan', true) AS plans, \
+              set_config('lock_timeout', COALESCE($2, current_setting('lock_timeout')), true) \
+                  AS locks",
     )
     .bind(workspace)
+    .bind(gate.lock_timeout)
     .fetch_one(&mut *tx)
     .await?;
     if !exists {
@@ -125,6 +180,10 @@ async fn write_once(
     if !plan.changes.is_empty() {
         outcome.changes_inserted = insert_changes(&mut tx, workspace, source, now, plan).await?;
     }
+    // The checkpoint row is the one row consecutive pages share: it is
+    // written once the page before has committed, so that page never waits
+    // for this one.
+    gate.wait().await?;
     if let Some(cp) = checkpoint {
         save_checkpoint(&mut tx, workspace, now, cp).await?;
     }
@@ -491,6 +550,13 @@ async fn soft_delete(
 }
 
 /// Stores new deal changes; fails the batch on a change of an unknown deal.
+///
+/// The statement's plan is generic and made while `deals` may still look
+/// empty to the planner (its statistics lag behind a sync), so it is written
+/// to probe `deals` by index for each change and each touched deal whatever
+/// the estimates: a correlated subquery resolves each deal, and the touched
+/// deals are matched by `id = ANY(array)` on the primary key (a join there
+/// could become a scan of every deal of the workspace, once per page).
 /// Deals that got at least one new change get the batch's computed fields
 /// (NULL when it has none for one), in the same statement — except those the
 /// batch itself just wrote (`updated_at` = the batch's time), whose upsert
@@ -505,13 +571,12 @@ async fn insert_changes(
     let changes = &plan.changes[..];
     const SQL: &str = "\
         WITH resolved AS ( \
-            SELECT i.*, d.id AS deal_id \
+            SELECT i.*, (SELECT d.id FROM deals d WHERE d.workspace_id = $1 \
+                AND d.source = $2 AND d.source_id = i.deal_source_id) AS deal_id \
             FROM (SELECT unnest($4::uuid[]) AS id, unnest($5::text[]) AS deal_source_id, \
                 unnest($6::text[]) AS field, unnest($7::text[]) AS old_value, \
                 unnest($8::text[]) AS new_value, unnest($9::timestamptz[]) AS changed_at, \
                 unnest($10::text[]) AS origin) AS i \
-            LEFT JOIN deals d ON d.workspace_id = $1 AND d.source = $2 \
-                AND d.source_id = i.deal_source_id \
         ), inserted AS ( \
             INSERT INTO deal_changes (workspace_id, id, deal_id, field, old_value, new_value, \
                 changed_at, origin, created_at) \
@@ -528,7 +593,7 @@ async fn insert_changes(
             UPDATE deals d SET \
                 risk_score = (SELECT c.risk_score FROM computed c WHERE c.source_id = d.source_id), \
                 computed = (SELECT c.computed::jsonb FROM computed c WHERE c.source_id = d.source_id) \
-            WHERE d.workspace_id = $1 AND d.id IN (SELECT deal_id FROM inserted) \
+            WHERE d.workspace_id = $1 AND d.id = ANY(ARRAY(SELECT deal_id FROM inserted)) \
                 AND d.updated_at IS DISTINCT FROM $3 \
             RETURNING 1 \
         ) \

@@ -449,3 +449,123 @@ pub async fn connectors_receive_opened_credentials(store: StoreRef) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
+
+/// `write_batch_gated` commits only when its gate opens: a failed gate
+/// stores nothing (records nor checkpoint); two batches written at once,
+/// the second gated on the first, both commit, and the checkpoint is the
+/// second's.
+pub async fn gated_writes_commit_in_gate_order(store: StoreRef) {
+    use crate::model::Checkpoint;
+    use crate::store::CommitGate;
+
+    let ws = new_workspace(&store, "A").await;
+    let ctx = context(&store, ws, SyncMode::Full).await;
+    let cp = |page: u64| Checkpoint {
+        connection_id: ctx.connection_id,
+        stream: "deals".into(),
+        cursor: serde_json::json!({ "page": page }),
+    };
+    let page = |p: usize| pages()[p].prepare().expect("prepare");
+
+    let closed: CommitGate = Box::pin(async { Err(Error::unavailable("page 0 failed")) });
+    let err = store
+        .write_batch_gated(ws, &page(1), Some(&cp(1)), closed)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(
+        store
+            .count_records(ws, RecordKind::Deal)
+            .await
+            .expect("count"),
+        0,
+        "nothing of a batch whose gate failed"
+    );
+    let cursors = store
+        .get_checkpoints(ws, ctx.connection_id)
+        .await
+        .expect("checkpoints");
+    assert!(cursors.is_empty(), "no checkpoint either: {cursors:?}");
+
+    let (open, gate) = tokio::sync::oneshot::channel::<()>();
+    let second_gate: CommitGate = Box::pin(async move {
+        gate.await
+            .map_err(|_| Error::unavailable("the first batch failed"))
+    });
+    let (page0, page1) = (page(0), page(1));
+    let (cp0, cp1) = (cp(0), cp(1));
+    let first = async {
+        let out = store
+            .write_batch_gated(ws, &page0, Some(&cp0), Box::pin(std::future::ready(Ok(()))))
+            .await;
+        if out.is_ok() {
+            let _ = open.send(());
+        }
+        out
+    };
+    let second = store.write_batch_gated(ws, &page1, Some(&cp1), second_gate);
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.expect("first").of(RecordKind::Deal).inserted, 10);
+    assert_eq!(second.expect("second").of(RecordKind::Deal).inserted, 10);
+    let cursors = store
+        .get_checkpoints(ws, ctx.connection_id)
+        .await
+        .expect("checkpoints");
+    assert_eq!(cursors["deals"], serde_json::json!({"page": 1}));
+}
+
+/// A page the store rejects stops the sync with the store's error even
+/// though later pages were already read and written behind it: the pages
+/// before it stay with their checkpoint, nothing after it is stored, and
+/// the next run (the page fixed) resumes at it.
+pub async fn a_page_that_fails_to_write_stores_nothing_after_it(store: StoreRef) {
+    let ws = new_workspace(&store, "A").await;
+    let ctx = context(&store, ws, SyncMode::Full).await;
+    let mut broken = pages();
+    broken[2].deal_changes.push(NewDealChange {
+        deal_source_id: "no-such-deal".into(),
+        field: DealField::Amount,
+        old_value: None,
+        new_value: Some("1".into()),
+        changed_at: model::now(),
+        origin: ChangeOrigin::Vendor,
+    });
+    let err = run_sync(
+        store.as_ref(),
+        &Scripted {
+            pages: broken,
+            fault: Fault::None,
+        },
+        &ctx,
+        &quiet,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let stored: Vec<String> = all_deals(&store, ws).await.into_keys().collect();
+    let expected: Vec<String> = (0..2)
+        .flat_map(|p| (0..10).map(move |i| format!("p{p}-d{i}")))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(stored, expected, "pages 0 and 1, nothing after");
+    let cursors = store
+        .get_checkpoints(ws, ctx.connection_id)
+        .await
+        .expect("checkpoints");
+    assert_eq!(cursors["deals"], serde_json::json!({"page": 1}));
+
+    let resumed = context(&store, ws, SyncMode::Incremental).await;
+    let out = run_sync(
+        store.as_ref(),
+        &Scripted {
+            pages: pages(),
+            fault: Fault::None,
+        },
+        &resumed,
+        &quiet,
+    )
+    .await
+    .expect("resumed run");
+    assert_eq!((out.pages, out.counts["deals"].inserted), (3, 30));
+}
