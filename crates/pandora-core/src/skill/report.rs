@@ -52,7 +52,7 @@ pub struct DealRiskUpdate {
     pub deal_id: Uuid,
     /// Score, 0–100.
     pub score: u8,
-    /// The fired signals, highest points first.
+    /// The fired signals, in the risk model's order (see [`crate::risk`]).
     pub reasons: Vec<crate::computed::RiskReason>,
 }
 
