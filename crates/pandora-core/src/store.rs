@@ -202,6 +202,20 @@ pub trait RecordStore: Send + Sync {
     async fn list_stages(&self, workspace: WorkspaceId) -> Result<Vec<PipelineStage>>;
     /// Number of live (not soft-deleted) records of `kind` in the workspace.
     async fn count_records(&self, workspace: WorkspaceId, kind: RecordKind) -> Result<u64>;
+    /// Every deal of the workspace (soft-deleted ones included) with its
+    /// whole field history, handed to `visit` one at a time in order of id,
+    /// each deal's changes ordered by `(changed_at, id)`: the bulk read
+    /// behind skill contexts, in memory bounded by one deal. The deals are as
+    /// [`SkillStore::scan_deals`](crate::skill::SkillStore::scan_deals) gives
+    /// them, except that `fields.properties` is JSON `null` and
+    /// `stage_label`, `stage_order`, `probability` and `source_updated_at`
+    /// may be unset (skills read none of them). An error from `visit` stops
+    /// the scan and is returned.
+    async fn scan_skill_deals(
+        &self,
+        workspace: WorkspaceId,
+        visit: &mut (dyn FnMut(crate::skill::ScannedDeal) -> Result<()> + Send),
+    ) -> Result<()>;
 }
 
 /// One deal's recomputed fields, for [`RecordStore::set_deal_computed`].

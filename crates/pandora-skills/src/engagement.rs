@@ -23,7 +23,7 @@
 //! at the window's start (or its creation, if later) or at its end (or the
 //! as-of time, if earlier). Conversations without a start time are ignored.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use pandora_core::model::{Contact, StageCategory};
@@ -112,17 +112,134 @@ fn open_near(deal: &SkillDeal, ctx: &SkillContext, s: DateTime<Utc>, w: Duration
     if deal.created_at > s + w || deal.deleted_at.is_some_and(|d| d <= from) {
         return false;
     }
-    let open_at = |t: DateTime<Utc>| {
-        deal.state_at(t, &ctx.stages)
-            .is_some_and(|st| st.stage_category == StageCategory::Open)
-    };
+    let open_at =
+        |t: DateTime<Utc>| deal.stage_category_at(t, &ctx.stages) == Some(StageCategory::Open);
     open_at(from.max(deal.created_at)) || (to >= deal.created_at && open_at(to))
+}
+
+/// Conversations processed per thread at least: below this, one thread.
+const PARALLEL_MIN: usize = 4_096;
+
+/// What matching reads, built once per [`Engagement::build`]. The maps are
+/// only looked up, never iterated, so hash maps keep the output deterministic.
+struct Matcher<'a> {
+    ctx: &'a SkillContext,
+    internal: HashSet<&'a str>,
+    window: Duration,
+    deal_by_key: HashMap<(&'a str, &'a str), usize>,
+    deals_by_account: HashMap<(&'a str, &'a str), Vec<usize>>,
+    contact_by_email: HashMap<String, usize>,
+    /// Per domain: its one account, or `None` when contacts of several
+    /// accounts use it.
+    account_of_domain: HashMap<String, Option<(&'a str, &'a str)>>,
+    deals_of_contact: HashMap<usize, Vec<usize>>,
+}
+
+impl Matcher<'_> {
+    /// The touches of conversations `range` (index into `ctx.conversations`),
+    /// as (deal, touch), in conversation order.
+    fn touches(&self, range: std::ops::Range<usize>) -> Vec<(usize, Touch)> {
+        let ctx = self.ctx;
+        let mut out = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut linked: Vec<usize> = Vec::new();
+        for ci in range {
+            let conv = &ctx.conversations[ci];
+            if conv.deleted_at.is_some() {
+                continue;
+            }
+            let Some(s) = conv.fields.started_at else {
+                continue;
+            };
+            linked.clear();
+            linked.extend(
+                conv.fields
+                    .deal_refs
+                    .iter()
+                    .filter_map(|r| {
+                        self.deal_by_key
+                            .get(&(r.source.as_str(), r.source_id.as_str()))
+                    })
+                    .copied(),
+            );
+            seen.clear();
+            for p in &conv.fields.participants {
+                let Some(email) = p.email.as_deref().map(|e| e.trim().to_ascii_lowercase()) else {
+                    continue;
+                };
+                let Some(dom) = domain(&email) else { continue };
+                if self.internal.contains(dom.as_str()) || seen.contains(&email) {
+                    continue;
+                }
+                seen.push(email.clone());
+                let contact = self.contact_by_email.get(&email).copied();
+                let near = |ds: &[usize], path: MatchPath| -> Vec<(usize, MatchPath)> {
+                    ds.iter()
+                        .copied()
+                        .filter(|&d| open_near(&ctx.deals[d], ctx, s, self.window))
+                        .map(|d| (d, path))
+                        .collect()
+                };
+                let mut found: Vec<(usize, MatchPath)> = Vec::new();
+                if let Some(c) = contact {
+                    if let Some(ds) = self.deals_of_contact.get(&c) {
+                        found = near(ds, MatchPath::Role);
+                    }
+                    if found.is_empty() {
+                        let contact = &ctx.contacts[c];
+                        if let Some(ds) =
+                            contact.fields.account_source_id.as_deref().and_then(|a| {
+                                self.deals_by_account.get(&(contact.source.as_str(), a))
+                            })
+                        {
+                            found = near(ds, MatchPath::Account);
+                        }
+                    }
+                }
+                if found.is_empty() {
+                    if let Some(Some(a)) = self.account_of_domain.get(&dom) {
+                        if let Some(ds) = self.deals_by_account.get(a) {
+                            found = near(ds, MatchPath::Domain);
+                        }
+                    }
+                }
+                if linked.is_empty() && found.is_empty() {
+                    continue;
+                }
+                let name = contact
+                    .map(|c| contact_name(&ctx.contacts[c]))
+                    .or_else(|| p.name.clone().filter(|n| !n.trim().is_empty()))
+                    .unwrap_or_else(|| email.clone());
+                let matched = linked
+                    .iter()
+                    .map(|&d| (d, MatchPath::Linked))
+                    .chain(found.into_iter().filter(|(d, _)| !linked.contains(d)));
+                for (d, path) in matched {
+                    out.push((
+                        d,
+                        Touch {
+                            email: email.clone(),
+                            name: name.clone(),
+                            contact,
+                            at: s,
+                            conversation: ci,
+                            path,
+                        },
+                    ));
+                }
+            }
+        }
+        out
+    }
 }
 
 impl Engagement {
     /// Matches every conversation of `ctx` to its deals. `internal_domains`
     /// (lower-cased) overrides the users' email domains when not empty;
     /// `window_days` is the ± window of the role, account and domain paths.
+    ///
+    /// Large workspaces are matched on two threads (halves of the
+    /// conversations); the result does not depend on it.
     pub fn build(ctx: &SkillContext, internal_domains: &[String], window_days: i64) -> Engagement {
         let internal: BTreeSet<String> = if internal_domains.is_empty() {
             ctx.users
@@ -135,15 +252,14 @@ impl Engagement {
                 .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
                 .collect()
         };
-        let window = Duration::days(window_days);
 
-        let deal_by_key: BTreeMap<(&str, &str), usize> = ctx
+        let deal_by_key: HashMap<(&str, &str), usize> = ctx
             .deals
             .iter()
             .enumerate()
             .map(|(i, d)| ((d.source.as_str(), d.source_id.as_str()), i))
             .collect();
-        let mut deals_by_account: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        let mut deals_by_account: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
         for (i, d) in ctx.deals.iter().enumerate() {
             if let Some(a) = d.account_source_id.as_deref() {
                 deals_by_account
@@ -152,15 +268,15 @@ impl Engagement {
                     .push(i);
             }
         }
-        let contact_by_key: BTreeMap<(&str, &str), usize> = ctx
+        let contact_by_key: HashMap<(&str, &str), usize> = ctx
             .contacts
             .iter()
             .enumerate()
             .filter(|(_, c)| c.deleted_at.is_none())
             .map(|(i, c)| ((c.source.as_str(), c.fields.source_id.as_str()), i))
             .collect();
-        let mut contact_by_email: BTreeMap<String, usize> = BTreeMap::new();
-        let mut accounts_by_domain: BTreeMap<String, BTreeSet<(&str, &str)>> = BTreeMap::new();
+        let mut contact_by_email: HashMap<String, usize> = HashMap::new();
+        let mut account_of_domain: HashMap<String, Option<(&str, &str)>> = HashMap::new();
         for (i, c) in ctx.contacts.iter().enumerate() {
             if c.deleted_at.is_some() {
                 continue;
@@ -172,14 +288,19 @@ impl Engagement {
                 .entry(email.trim().to_ascii_lowercase())
                 .or_insert(i);
             if let (Some(dom), Some(a)) = (domain(email), c.fields.account_source_id.as_deref()) {
-                accounts_by_domain
+                let account = (c.source.as_str(), a);
+                account_of_domain
                     .entry(dom)
-                    .or_default()
-                    .insert((c.source.as_str(), a));
+                    .and_modify(|one| {
+                        if *one != Some(account) {
+                            *one = None;
+                        }
+                    })
+                    .or_insert(Some(account));
             }
         }
         let mut roles: BTreeMap<usize, Vec<(usize, Option<String>)>> = BTreeMap::new();
-        let mut deals_of_contact: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut deals_of_contact: HashMap<usize, Vec<usize>> = HashMap::new();
         for r in &ctx.deal_contacts {
             if r.deleted_at.is_some() {
                 continue;
@@ -201,93 +322,33 @@ impl Engagement {
             v.dedup();
         }
 
+        let matcher = Matcher {
+            ctx,
+            internal: internal.iter().map(String::as_str).collect(),
+            window: Duration::days(window_days),
+            deal_by_key,
+            deals_by_account,
+            contact_by_email,
+            account_of_domain,
+            deals_of_contact,
+        };
+        let n = ctx.conversations.len();
+        let pieces: Vec<Vec<(usize, Touch)>> = if n < 2 * PARALLEL_MIN {
+            vec![matcher.touches(0..n)]
+        } else {
+            let half = n / 2;
+            std::thread::scope(|scope| {
+                let first = scope.spawn(|| matcher.touches(0..half));
+                let second = matcher.touches(half..n);
+                let first = first
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                vec![first, second]
+            })
+        };
         let mut touches: BTreeMap<usize, Vec<Touch>> = BTreeMap::new();
-        for (ci, conv) in ctx.conversations.iter().enumerate() {
-            if conv.deleted_at.is_some() {
-                continue;
-            }
-            let Some(s) = conv.fields.started_at else {
-                continue;
-            };
-            let linked: Vec<usize> = conv
-                .fields
-                .deal_refs
-                .iter()
-                .filter_map(|r| deal_by_key.get(&(r.source.as_str(), r.source_id.as_str())))
-                .copied()
-                .collect();
-            let mut seen: BTreeSet<String> = BTreeSet::new();
-            for p in &conv.fields.participants {
-                let Some(email) = p.email.as_deref().map(|e| e.trim().to_ascii_lowercase()) else {
-                    continue;
-                };
-                let Some(dom) = domain(&email) else { continue };
-                if internal.contains(&dom) || !seen.insert(email.clone()) {
-                    continue;
-                }
-                let contact = contact_by_email.get(&email).copied();
-                let name = contact
-                    .map(|c| contact_name(&ctx.contacts[c]))
-                    .or_else(|| p.name.clone().filter(|n| !n.trim().is_empty()))
-                    .unwrap_or_else(|| email.clone());
-                let near = |ds: &[usize]| -> Vec<usize> {
-                    ds.iter()
-                        .copied()
-                        .filter(|&d| open_near(&ctx.deals[d], ctx, s, window))
-                        .collect()
-                };
-                let mut matched: Vec<(usize, MatchPath)> =
-                    linked.iter().map(|&d| (d, MatchPath::Linked)).collect();
-                let mut found: Vec<(usize, MatchPath)> = Vec::new();
-                if let Some(c) = contact {
-                    if let Some(ds) = deals_of_contact.get(&c) {
-                        found = near(ds).into_iter().map(|d| (d, MatchPath::Role)).collect();
-                    }
-                    if found.is_empty() {
-                        let contact = &ctx.contacts[c];
-                        if let Some(ds) = contact
-                            .fields
-                            .account_source_id
-                            .as_deref()
-                            .and_then(|a| deals_by_account.get(&(contact.source.as_str(), a)))
-                        {
-                            found = near(ds)
-                                .into_iter()
-                                .map(|d| (d, MatchPath::Account))
-                                .collect();
-                        }
-                    }
-                }
-                if found.is_empty() {
-                    if let Some(accounts) = accounts_by_domain.get(&dom) {
-                        if accounts.len() == 1 {
-                            if let Some(ds) =
-                                accounts.iter().next().and_then(|a| deals_by_account.get(a))
-                            {
-                                found = near(ds)
-                                    .into_iter()
-                                    .map(|d| (d, MatchPath::Domain))
-                                    .collect();
-                            }
-                        }
-                    }
-                }
-                for (d, path) in found {
-                    if !linked.contains(&d) {
-                        matched.push((d, path));
-                    }
-                }
-                for (d, path) in matched {
-                    touches.entry(d).or_default().push(Touch {
-                        email: email.clone(),
-                        name: name.clone(),
-                        contact,
-                        at: s,
-                        conversation: ci,
-                        path,
-                    });
-                }
-            }
+        for (d, t) in pieces.into_iter().flatten() {
+            touches.entry(d).or_default().push(t);
         }
         for v in touches.values_mut() {
             v.sort_by(|a, b| {

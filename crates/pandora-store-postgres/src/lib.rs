@@ -27,6 +27,7 @@ mod keyset;
 mod oauth;
 mod records;
 mod rows;
+mod skill_scan;
 mod skills;
 mod sync_runs;
 mod webhooks;

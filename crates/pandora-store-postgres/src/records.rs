@@ -277,4 +277,12 @@ impl RecordStore for PgStore {
             .db()?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
+
+    async fn scan_skill_deals(
+        &self,
+        workspace: WorkspaceId,
+        visit: &mut (dyn FnMut(pandora_core::skill::ScannedDeal) -> Result<()> + Send),
+    ) -> Result<()> {
+        crate::skill_scan::scan_skill_deals(&self.pool, workspace, visit).await
+    }
 }

@@ -20,6 +20,13 @@
 //!
 //! Without a server URL or binaries these helpers **panic** with
 //! instructions: tests never silently skip.
+//!
+//! Benchmarks whose data takes long to load can keep their cluster between
+//! runs instead: [`kept_server_url`]`(dir)` makes the process's server one
+//! whose data directory is `dir/data` (created by `initdb` on first use,
+//! started again on later ones). It is stopped cleanly (a fast shutdown,
+//! which checkpoints) once the process is gone, and `dir` is left in place,
+//! so named databases made with [`ensure_database`] survive to the next run.
 
 use std::fs;
 use std::io::Write as _;
@@ -63,6 +70,8 @@ const SERVER_SETTINGS: &[(&str, &str)] = &[
 struct Server {
     /// URL of its maintenance database (`postgres`).
     url: String,
+    /// The directory of a cluster kept between runs ([`kept_server_url`]).
+    kept: Option<PathBuf>,
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
@@ -71,7 +80,7 @@ static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_ne
 /// Starts (once per process) or finds the test server; blocking.
 fn server_blocking() -> &'static Server {
     let server = SERVER.get_or_init(|| match std::env::var(DATABASE_URL_ENV) {
-        Ok(url) if !url.trim().is_empty() => Ok(Server { url }),
+        Ok(url) if !url.trim().is_empty() => Ok(Server { url, kept: None }),
         _ => start_local_server(),
     });
     match server {
@@ -94,6 +103,92 @@ async fn server() -> &'static Server {
 /// needed.
 pub async fn server_url() -> String {
     server().await.url.clone()
+}
+
+/// Starts (once per process) the server of a cluster kept in `dir` between
+/// runs, and returns the URL of its maintenance database.
+///
+/// `dir` is created if needed; its `data` directory is initialised on first
+/// use and reused afterwards (as root, `dir` is handed to the `postgres`
+/// user). The server listens on a free port of `127.0.0.1` with the same
+/// settings as the throwaway one, and a watchdog stops it with a fast
+/// shutdown (leaving `dir`) once this process is gone. Every other helper of
+/// this module then uses this server. Panics if the process already uses
+/// another server, or if the cluster cannot be started.
+pub async fn kept_server_url(dir: &Path) -> String {
+    let dir = dir.to_path_buf();
+    let server = tokio::task::spawn_blocking(move || {
+        let server = SERVER.get_or_init(|| start_kept_server(&dir));
+        match server {
+            Ok(s) if s.kept.as_deref() == Some(dir.as_path()) => Ok(s.url.clone()),
+            Ok(s) => Err(format!(
+                "this process already uses the test server at {}, not a cluster kept in {}",
+                s.url,
+                dir.display()
+            )),
+            Err(message) => Err(message.clone()),
+        }
+    })
+    .await;
+    match server {
+        Ok(Ok(url)) => url,
+        Ok(Err(message)) => panic!("{message}"),
+        Err(e) => panic!("starting the kept PostgreSQL server failed: {e}"),
+    }
+}
+
+/// Makes sure the database `name` exists on the test server, migrated to the
+/// current schema; returns whether it existed already. Unlike
+/// [`fresh_database`] the name is the caller's, so with [`kept_server_url`]
+/// the database and its data outlive the process.
+pub async fn ensure_database(name: &str) -> bool {
+    let url = server_url().await;
+    let options = match PgConnectOptions::from_str(&url) {
+        Ok(o) => o,
+        Err(_) => panic!("{DATABASE_URL_ENV} is not a valid postgres:// URL"),
+    };
+    let mut conn = options
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL server: {e}"));
+    let existed: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot list the test server's databases: {e}"));
+    if !existed {
+        conn.execute(format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")).as_str())
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the database {name}: {e}"));
+    }
+    let _ = conn.close().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options_for(name))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the database {name}: {e}"));
+    let store = PgStore::from_pool(pool);
+    if let Err(e) = store.migrate().await {
+        panic!("migrating the database {name} failed: {e}");
+    }
+    store.pool().close().await;
+    existed
+}
+
+/// Drops the database `name` from the test server, if it exists (with
+/// `FORCE`: open connections are ended).
+pub async fn drop_database(name: &str) {
+    admin_execute(&format!(
+        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+        name.replace('"', "\"\"")
+    ))
+    .await;
+}
+
+/// URL of the database `name` on the test server.
+pub async fn database_url(name: &str) -> String {
+    with_database(&server_url().await, name)
 }
 
 /// Connect options for `database` on the test server.
@@ -269,6 +364,7 @@ fn start_local_server() -> Result<Server, String> {
             tracing::info!(port, dir = %dir.display(), "test PostgreSQL server started");
             return Ok(Server {
                 url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+                kept: None,
             });
         }
         let log = fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
@@ -283,6 +379,112 @@ fn start_local_server() -> Result<Server, String> {
     }
     let _ = fs::remove_dir_all(&dir);
     Err(last_error)
+}
+
+/// Starts the cluster kept in `dir` (initialising it on first use).
+fn start_kept_server(dir: &Path) -> Result<Server, String> {
+    let bindir = find_bindir().ok_or_else(|| NOT_FOUND.to_string())?;
+    let run_as = if is_root() {
+        RunAs::Postgres {
+            wrapper: postgres_user_wrapper()?,
+        }
+    } else {
+        RunAs::Me
+    };
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    if let RunAs::Postgres { .. } = run_as {
+        let (uid, gid) = postgres_ids()?;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot hand {} to the postgres user: {e}", dir.display()))?;
+    }
+    let data = dir.join("data");
+    if !data.join("PG_VERSION").is_file() {
+        let out = run_as
+            .command(&bindir.join("initdb"))
+            .current_dir(&dir)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ])
+            .output()
+            .map_err(|e| format!("cannot run initdb: {e}"))?;
+        check(&out, "initdb")?;
+        // The port is given at each start (`-p`), so the settings are written once.
+        write_settings(&data, &dir, 5432)?;
+    }
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let port = free_port()?;
+        let out = run_as
+            .command(&bindir.join("pg_ctl"))
+            .current_dir(&dir)
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("postgres.log"))
+            .arg("-o")
+            .arg(format!("-p {port}"))
+            .args(["-w", "-t", "600", "start"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run pg_ctl: {e}"))?;
+        if out.status.success() {
+            let pid = postmaster_pid(&data)?;
+            spawn_kept_watchdog(pid);
+            tracing::info!(port, dir = %dir.display(), "kept PostgreSQL server started");
+            return Ok(Server {
+                url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+                kept: Some(dir),
+            });
+        }
+        let log = fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+        last_error = format!(
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            tail(&log, 20)
+        );
+        if !log.contains("could not bind") && !log.contains("already in use") {
+            break;
+        }
+    }
+    Err(last_error)
+}
+
+/// Stops a kept cluster's server with a fast shutdown (SIGINT: it
+/// checkpoints, so the next start needs no recovery) once this process is
+/// gone; leaves its directory.
+fn spawn_kept_watchdog(postmaster: u32) {
+    const SCRIPT: &str = r#"
+        while kill -0 "$1" 2>/dev/null; do sleep 1; done
+        kill -INT "$2" 2>/dev/null
+    "#;
+    let me = std::process::id().to_string();
+    let pg = postmaster.to_string();
+    let spawn = |program: &str, prefix: &[&str]| {
+        Command::new(program)
+            .args(prefix)
+            .args(["-c", SCRIPT, "pandora-pg-watchdog", &me, &pg])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    };
+    if spawn("setsid", &["sh"]).is_err() {
+        if let Err(e) = spawn("sh", &[]) {
+            tracing::warn!(error = %e, "cannot start the kept server's watchdog; \
+                the server will outlive this process");
+        }
+    }
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`.

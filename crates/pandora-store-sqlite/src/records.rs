@@ -344,4 +344,35 @@ impl RecordStore for SqliteStore {
         .map_err(db_error)?;
         u64::try_from(count).map_err(|_| Error::internal("negative row count"))
     }
+
+    /// Keyset pages of [`SKILL_SCAN_PAGE`] deals with their history (one
+    /// writer-free read each), without the vendor's properties.
+    async fn scan_skill_deals(
+        &self,
+        workspace: WorkspaceId,
+        visit: &mut (dyn FnMut(pandora_core::skill::ScannedDeal) -> Result<()> + Send),
+    ) -> Result<()> {
+        let mut after = None;
+        loop {
+            let page = pandora_core::skill::SkillStore::scan_deals(
+                self,
+                workspace,
+                after,
+                SKILL_SCAN_PAGE,
+            )
+            .await?;
+            let full = page.len() == SKILL_SCAN_PAGE as usize;
+            after = page.last().map(|d| d.id);
+            for mut deal in page {
+                deal.fields.properties = serde_json::Value::Null;
+                visit(deal)?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
 }
+
+/// Deals per page of [`RecordStore::scan_skill_deals`].
+const SKILL_SCAN_PAGE: u32 = 5_000;

@@ -132,7 +132,8 @@ fn is_month_label(s: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct StageCatalog {
     stages: Vec<PipelineStage>,
-    by_pipeline: BTreeMap<(String, String), usize>,
+    /// Pipeline → stage → index (looked up by `&str`, without allocating).
+    by_pipeline: BTreeMap<String, BTreeMap<String, usize>>,
     by_stage: BTreeMap<String, usize>,
 }
 
@@ -142,11 +143,13 @@ impl StageCatalog {
     ///
     /// [`RecordStore::list_stages`]: crate::store::RecordStore::list_stages
     pub fn new(stages: Vec<PipelineStage>) -> Self {
-        let mut by_pipeline = BTreeMap::new();
+        let mut by_pipeline: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         let mut by_stage = BTreeMap::new();
         for (i, s) in stages.iter().enumerate() {
             by_pipeline
-                .entry((s.fields.pipeline.clone(), s.fields.stage.clone()))
+                .entry(s.fields.pipeline.clone())
+                .or_default()
+                .entry(s.fields.stage.clone())
                 .or_insert(i);
             by_stage.entry(s.fields.stage.clone()).or_insert(i);
         }
@@ -165,10 +168,7 @@ impl StageCatalog {
     /// The stage `stage` of `pipeline` (any pipeline when `None`).
     pub fn find(&self, pipeline: Option<&str>, stage: &str) -> Option<&PipelineStage> {
         let i = match pipeline {
-            Some(p) => self
-                .by_pipeline
-                .get(&(p.to_owned(), stage.to_owned()))
-                .copied(),
+            Some(p) => self.by_pipeline.get(p)?.get(stage).copied(),
             None => self.by_stage.get(stage).copied(),
         }?;
         self.stages.get(i)
@@ -281,49 +281,65 @@ impl SkillDeal {
         if self.created_at > t {
             return None;
         }
-        let stage = self.value_at(DealField::Stage, t, self.latest.stage.as_deref());
-        let stage_category = match &stage {
-            None => StageCategory::Open,
-            Some(s) => match stages.find(self.pipeline.as_deref(), s) {
-                Some(st) => st.fields.category,
-                None if self.latest.stage.as_deref() == Some(s.as_str()) => {
-                    self.latest.stage_category
-                }
-                None => StageCategory::Open,
-            },
+        // Each field from the change that decides it, else the value at
+        // `as_of` (typed, so not printed and parsed again).
+        let stage = match self.pick(DealField::Stage, t) {
+            Pick::Change(v) => v.map(str::to_owned),
+            Pick::Latest => self.latest.stage.clone(),
         };
-        let amount = match self.value_at(
-            DealField::Amount,
-            t,
-            self.latest.amount.map(|a| a.to_string()).as_deref(),
-        ) {
-            Some(v) => v.parse().ok(),
-            None => None,
+        let stage_category = self.category_of(stage.as_deref(), stages);
+        let amount = match self.pick(DealField::Amount, t) {
+            Pick::Change(v) => v.and_then(|v| v.parse().ok()),
+            Pick::Latest => self.latest.amount,
         };
-        let close_date = match self.value_at(
-            DealField::CloseDate,
-            t,
-            self.latest.close_date.map(|d| d.to_string()).as_deref(),
-        ) {
-            Some(v) => v.parse().ok(),
-            None => None,
+        let close_date = match self.pick(DealField::CloseDate, t) {
+            Pick::Change(v) => v.and_then(|v| v.parse().ok()),
+            Pick::Latest => self.latest.close_date,
+        };
+        let text = |field: DealField, latest: &Option<String>| match self.pick(field, t) {
+            Pick::Change(v) => v.map(str::to_owned),
+            Pick::Latest => latest.clone(),
         };
         Some(DealState {
             stage,
             stage_category,
             amount,
             close_date,
-            forecast_category: self.value_at(
-                DealField::ForecastCategory,
-                t,
-                self.latest.forecast_category.as_deref(),
-            ),
-            owner_source_id: self.value_at(
-                DealField::Owner,
-                t,
-                self.latest.owner_source_id.as_deref(),
-            ),
+            forecast_category: text(DealField::ForecastCategory, &self.latest.forecast_category),
+            owner_source_id: text(DealField::Owner, &self.latest.owner_source_id),
         })
+    }
+
+    /// The category of the deal's stage at `t` (the stage of
+    /// [`state_at`](Self::state_at)`(t)`, categorised the same way), without
+    /// building the rest of the state; `None` when it did not exist then.
+    pub fn stage_category_at(
+        &self,
+        t: DateTime<Utc>,
+        stages: &StageCatalog,
+    ) -> Option<StageCategory> {
+        if !self.exists_at(t) {
+            return None;
+        }
+        let stage = match self.pick(DealField::Stage, t) {
+            Pick::Change(v) => v,
+            Pick::Latest => self.latest.stage.as_deref(),
+        };
+        Some(self.category_of(stage, stages))
+    }
+
+    /// The category of `stage` for this deal: the catalog's; a stage missing
+    /// from it keeps the category at `as_of` when it is that stage, and
+    /// counts as open otherwise.
+    fn category_of(&self, stage: Option<&str>, stages: &StageCatalog) -> StageCategory {
+        match stage {
+            None => StageCategory::Open,
+            Some(s) => match stages.find(self.pipeline.as_deref(), s) {
+                Some(st) => st.fields.category,
+                None if self.latest.stage.as_deref() == Some(s) => self.latest.stage_category,
+                None => StageCategory::Open,
+            },
+        }
     }
 
     /// The changes of `field` in `(from, to]`, oldest first.
@@ -338,23 +354,34 @@ impl SkillDeal {
             .filter(move |c| c.field == field && c.at > from && c.at <= to)
     }
 
-    fn value_at(&self, field: DealField, t: DateTime<Utc>, latest: Option<&str>) -> Option<String> {
+    /// Which value `field` has at `t`: the new value of its latest change at
+    /// or before `t`, else the old value of its first change after `t`, else
+    /// the value at `as_of` (changes are ordered by time).
+    fn pick(&self, field: DealField, t: DateTime<Utc>) -> Pick<'_> {
         let mut before: Option<&FieldChange> = None;
         for c in self.changes.iter().filter(|c| c.field == field) {
             if c.at <= t {
                 before = Some(c);
             } else {
-                return match before {
-                    Some(b) => b.new.clone(),
-                    None => c.old.clone(),
-                };
+                return Pick::Change(match before {
+                    Some(b) => b.new.as_deref(),
+                    None => c.old.as_deref(),
+                });
             }
         }
         match before {
-            Some(b) => b.new.clone(),
-            None => latest.map(str::to_owned),
+            Some(b) => Pick::Change(b.new.as_deref()),
+            None => Pick::Latest,
         }
     }
+}
+
+/// Where a field's value at a time comes from.
+enum Pick<'a> {
+    /// A change's old or new value.
+    Change(Option<&'a str>),
+    /// The value at `as_of` (no change of the field).
+    Latest,
 }
 
 /// The manager tree of a set of users: who reports to whom, by index into

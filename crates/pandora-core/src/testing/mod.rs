@@ -16,6 +16,7 @@ mod pagination;
 mod records;
 mod runs;
 mod skill_jobs;
+mod skill_scan;
 mod skills;
 mod sync;
 mod tenancy;
@@ -73,6 +74,7 @@ pub use skill_jobs::{
     scheduled_skills_run_once_per_slot_after_syncs, skill_jobs_start_retry_and_finish_their_runs,
     skill_schedules_are_stored_per_workspace,
 };
+pub use skill_scan::skill_deal_scan_matches_scan_deals;
 pub use skills::{
     quotas_are_replaced_per_user_and_period, skill_run_lifecycle_and_history,
     skill_scans_page_by_id, skill_settings_are_stored_per_skill, skills_are_tenant_isolated,
@@ -163,6 +165,7 @@ macro_rules! store_conformance_suite {
             skill_settings_are_stored_per_skill,
             quotas_are_replaced_per_user_and_period,
             skill_scans_page_by_id,
+            skill_deal_scan_matches_scan_deals,
             skills_are_tenant_isolated,
             computed_fields_match_compute_for_synced_and_ingested_deals,
             a_page_that_changes_a_deal_updates_its_computed_fields,
