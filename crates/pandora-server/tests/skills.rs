@@ -275,3 +275,124 @@ async fn skills_run_prints_and_records_the_report() {
     );
     assert_eq!(usage.status.code(), Some(2), "clap rejects a bad time");
 }
+
+/// A live deal-risk run writes every open deal's score and signals on the
+/// deal, so the deals list sorted by risk agrees with the run; a run over
+/// the past or with trial settings changes no deal.
+#[tokio::test]
+async fn a_live_deal_risk_run_is_what_sort_by_risk_shows() {
+    use pandora_core::facade::SkillRunRequest;
+    use pandora_core::query::{DealFilter, Direction, PageRequest, Sort, SortKey};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let ws = seed(dir.path()).await;
+    let (_store, p) = facade(dir.path()).await;
+    let scores = |p: Pandora| async move {
+        let mut all = std::collections::BTreeMap::new();
+        let mut page = PageRequest::first(500);
+        loop {
+            let got = p
+                .store()
+                .list_deals(ws, &DealFilter::default(), &page)
+                .await
+                .expect("deals");
+            for d in got.data {
+                let c = d.computed.expect("computed fields");
+                let codes: Vec<String> = c
+                    .risk_reasons
+                    .iter()
+                    .map(|r| r.code.as_str().to_string())
+                    .collect();
+                all.insert(d.id, (c.risk_score, codes));
+            }
+            match got.next_cursor {
+                Some(c) => page = page.next(c),
+                None => break,
+            }
+        }
+        all
+    };
+    let before = scores(p.clone()).await;
+
+    // Not live: as of a past time, or with trial settings: nothing written.
+    let past = SkillRunRequest {
+        as_of: Some(chrono::Utc::now() - chrono::Duration::days(3)),
+        ..Default::default()
+    };
+    let trial = SkillRunRequest {
+        settings: Some(serde_json::json!({"weight_single_threaded": 100})),
+        ..Default::default()
+    };
+    for request in [&past, &trial] {
+        let run = p.run_skill(ws, "deal_risk", request).await.expect("run");
+        assert_eq!(
+            run.status,
+            pandora_core::model::RunStatus::Succeeded,
+            "{:?}",
+            run.error
+        );
+        assert_eq!(scores(p.clone()).await, before);
+    }
+
+    // Live: every open deal's score and signals are the run's.
+    let request = SkillRunRequest {
+        settings: None,
+        ..Default::default()
+    };
+    let run = p.run_skill(ws, "deal_risk", &request).await.expect("run");
+    let report = run.report.expect("report");
+    let after = scores(p.clone()).await;
+    let rows = report["rows"].as_array().expect("rows");
+    assert!(rows.len() > 10, "{}", report["summary"]);
+    for row in rows {
+        let id: Uuid = row["deal_id"].as_str().expect("id").parse().expect("uuid");
+        let mut signals: Vec<String> = row["signals"]
+            .as_array()
+            .expect("signals")
+            .iter()
+            .map(|s| s["signal"].as_str().expect("signal").to_string())
+            .collect();
+        signals.sort();
+        let (score, codes) = &after[&id];
+        let mut codes = codes.clone();
+        codes.sort();
+        assert_eq!(
+            i64::from(*score),
+            row["score"].as_i64().expect("score"),
+            "{row}"
+        );
+        assert_eq!(codes, signals, "{row}");
+    }
+    assert_ne!(
+        after, before,
+        "the run added the signals that need contacts and calls"
+    );
+
+    // The list sorted by risk: the report's order of scores.
+    let top = p
+        .store()
+        .list_deals(
+            ws,
+            &DealFilter::default(),
+            &PageRequest {
+                sort: Sort {
+                    key: SortKey::Risk,
+                    direction: Direction::Desc,
+                },
+                ..PageRequest::first(20)
+            },
+        )
+        .await
+        .expect("sorted");
+    let listed: Vec<i64> = top
+        .data
+        .iter()
+        .map(|d| i64::from(d.computed.as_ref().expect("computed").risk_score))
+        .collect();
+    let reported: Vec<i64> = rows
+        .iter()
+        .take(20)
+        .map(|r| r["score"].as_i64().expect("score"))
+        .collect();
+    assert_eq!(listed, reported);
+}
