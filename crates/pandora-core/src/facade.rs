@@ -11,14 +11,14 @@ pub use connectors::{
 };
 pub use jobs::{Disconnected, JobOutcome, RetryPolicy, DEFAULT_MAX_ATTEMPTS};
 pub use oauth::{AuthorizeStart, DEFAULT_STATE_TTL};
+pub use skills::{
+    SkillRunRequest, SkillSchedulePut, SkillScheduleView, SkillSettingsView, SKILL_MAX_ATTEMPTS,
+    SKILL_WAIT,
+};
 pub use webhooks::{
     verify_webhook_signature, webhook_signature, CreatedWebhook, DELIVERY_MAX_ATTEMPTS,
     DELIVERY_TIMEOUT, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_WEBHOOKS,
     WEBHOOK_SECRET_PREFIX,
-};
-pub use skills::{
-    SkillRunRequest, SkillSchedulePut, SkillScheduleView, SkillSettingsView, SKILL_MAX_ATTEMPTS,
-    SKILL_WAIT,
 };
 
 use std::collections::BTreeMap;

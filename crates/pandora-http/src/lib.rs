@@ -93,7 +93,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/workspaces/{id}/webhooks"),
     ("GET", "/api/workspaces/{id}/webhooks/{webhookId}"),
     ("DELETE", "/api/workspaces/{id}/webhooks/{webhookId}"),
-    ("GET", "/api/workspaces/{id}/webhooks/{webhookId}/deliveries"),
+    (
+        "GET",
+        "/api/workspaces/{id}/webhooks/{webhookId}/deliveries",
+    ),
     ("GET", "/api/auth/{connector}/authorize"),
     ("GET", "/api/auth/{connector}/callback"),
 ];

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::{run_error, Pandora};
 use crate::error::{Error, Result};
 use crate::model::{
-    self, Connection, ConnectionStatus, Job, JobKind, NewConnection, NewJob, RunStatus,
-    SkillRun, StreamCounts, SyncMode, SyncRun, WorkspaceId,
+    self, Connection, ConnectionStatus, Job, JobKind, NewConnection, NewJob, RunStatus, SkillRun,
+    StreamCounts, SyncMode, SyncRun, WorkspaceId,
 };
 
 /// Attempts a queued sync gets before it stays failed.

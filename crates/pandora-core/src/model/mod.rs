@@ -8,9 +8,9 @@ mod connection;
 mod history;
 mod jobs;
 mod quota;
-mod schedule;
 mod records;
 mod runs;
+mod schedule;
 mod stage;
 mod webhook;
 mod workspace;
@@ -19,13 +19,13 @@ pub use connection::{Checkpoint, Connection, ConnectionStatus, NewConnection, St
 pub use history::{deal_as_of, ChangeOrigin, DealChange, DealField, DealSnapshot, NewDealChange};
 pub use jobs::{Job, JobKind, NewJob};
 pub use quota::{NewQuota, Quota};
-pub use schedule::SkillScheduleOverride;
 pub use records::{
     Account, Contact, Conversation, Deal, DealContact, Document, NewAccount, NewContact,
     NewConversation, NewDeal, NewDealContact, NewDocument, NewTask, NewUser, Participant,
     SourceRef, Task, User,
 };
 pub use runs::{RunStatus, SkillRun, StreamCounts, SyncMode, SyncRun};
+pub use schedule::SkillScheduleOverride;
 pub use stage::{NewPipelineStage, PipelineStage, StageCategory};
 pub use webhook::{
     diff_alerts, plan_deliveries, Alert, AlertOutcome, AlertSet, DeliveryRequest, DeliveryStatus,
