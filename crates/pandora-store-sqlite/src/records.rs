@@ -345,7 +345,7 @@ impl RecordStore for SqliteStore {
         u64::try_from(count).map_err(|_| Error::internal("negative row count"))
     }
 
-    /// Keyset pages of [`SKILL_SCAN_PAGE`] deals with their history (one
+    /// Keyset pages of `SKILL_SCAN_PAGE` deals with their history (one
     /// writer-free read each), without the vendor's properties.
     async fn scan_skill_deals(
         &self,
@@ -374,5 +374,5 @@ impl RecordStore for SqliteStore {
     }
 }
 
-/// Deals per page of [`RecordStore::scan_skill_deals`].
+/// Deals per page of `RecordStore::scan_skill_deals`.
 const SKILL_SCAN_PAGE: u32 = 5_000;
