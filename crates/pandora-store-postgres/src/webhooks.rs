@@ -1,5 +1,5 @@
 //! [`WebhookStore`] for [`PgStore`]: webhook endpoints, raised alerts and
-//! deliveries (migration 009).
+//! deliveries (migration 008).
 //!
 //! Recording a run's alerts is one transaction: the stored alerts are read,
 //! the new ones inserted with `ON CONFLICT DO NOTHING` (a concurrent run

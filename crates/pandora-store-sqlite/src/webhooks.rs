@@ -1,5 +1,5 @@
 //! [`WebhookStore`]: webhook endpoints, raised alerts and deliveries
-//! (migration 009).
+//! (migration 008).
 //!
 //! Writes take this store's writer turn and run in a `BEGIN IMMEDIATE`
 //! transaction (like the job queue), so recording a run's alerts — reading
