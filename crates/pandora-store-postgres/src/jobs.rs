@@ -58,40 +58,16 @@ impl JobStore for PgStore {
         let max_attempts = count_to_sql(job.max_attempts, "max_attempts")?;
         for _ in 0..CREATE_ATTEMPTS {
             let mut tx = self.pool.begin().await.db()?;
-            let inserted = sqlx::query(&format!(
-                "INSERT INTO jobs ({JOB_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, NULL, NULL, NULL, $8, $9, $9) \
-                 ON CONFLICT (workspace_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
-            ))
-            .bind(run.workspace_id)
-            .bind(run.id)
-            .bind(JobKind::Sync.as_str())
-            .bind(run.connection_id)
-            .bind(&job.payload)
-            .bind(max_attempts)
-            .bind(job.run_after)
-            .bind(job.dedupe_key.as_deref())
-            .bind(run.created_at)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Ok(done) if done.rows_affected() == 0 => {
-                    tx.rollback().await.db()?;
-                    tracing::debug!(
-                        workspace_id = %run.workspace_id,
-                        dedupe_key = job.dedupe_key.as_deref(),
-                        "job already enqueued"
-                    );
-                    return Ok(false);
-                }
-                Ok(_) => {}
-                Err(e) if is_foreign_key_violation(&e) => {
-                    return Err(Error::not_found("connection", run.connection_id));
-                }
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(Error::conflict(format!("job {} already exists", run.id)));
-                }
-                Err(e) => return Err(crate::errors::map_db_error(e, Some(run.workspace_id))),
+            let new = QueuedJob {
+                workspace: run.workspace_id,
+                id: run.id,
+                kind: JobKind::Sync,
+                connection: Some(run.connection_id),
+                created_at: run.created_at,
+            };
+            if !insert_job(&mut tx, &new, job, max_attempts).await? {
+                tx.rollback().await.db()?;
+                return Ok(false);
             }
             let e = match insert_run(&mut *tx, run).await {
                 Ok(()) => {
@@ -395,34 +371,16 @@ impl JobStore for PgStore {
         check_new_skill_job(run, job)?;
         let max_attempts = count_to_sql(job.max_attempts, "max_attempts")?;
         let mut tx = self.pool.begin().await.db()?;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}) \
-             VALUES ($1, $2, $3, NULL, $4, 'queued', 0, $5, $6, NULL, NULL, NULL, $7, $8, $8) \
-             ON CONFLICT (workspace_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
-        ))
-        .bind(run.workspace_id)
-        .bind(run.id)
-        .bind(JobKind::Skill.as_str())
-        .bind(&job.payload)
-        .bind(max_attempts)
-        .bind(job.run_after)
-        .bind(job.dedupe_key.as_deref())
-        .bind(run.started_at)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(done) if done.rows_affected() == 0 => {
-                tx.rollback().await.db()?;
-                return Ok(false);
-            }
-            Ok(_) => {}
-            Err(e) if is_foreign_key_violation(&e) => {
-                return Err(Error::not_found("workspace", run.workspace_id));
-            }
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::conflict(format!("job {} already exists", run.id)));
-            }
-            Err(e) => return Err(crate::errors::map_db_error(e, Some(run.workspace_id))),
+        let new = QueuedJob {
+            workspace: run.workspace_id,
+            id: run.id,
+            kind: JobKind::Skill,
+            connection: None,
+            created_at: run.started_at,
+        };
+        if !insert_job(&mut tx, &new, job, max_attempts).await? {
+            tx.rollback().await.db()?;
+            return Ok(false);
         }
         insert_skill_run(&mut *tx, run).await?;
         tx.commit().await.db()?;
@@ -532,6 +490,62 @@ impl JobStore for PgStore {
         tx.commit().await.db()?;
         tracing::info!(workspace_id = %workspace, source, rows = deleted, "purged a source");
         Ok(deleted)
+    }
+}
+
+/// The identity of a job to insert (the rest comes from its [`NewJob`]).
+struct QueuedJob {
+    workspace: Uuid,
+    id: Uuid,
+    kind: JobKind,
+    connection: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+/// Inserts a queued job; `false` (nothing inserted) when its dedupe key is
+/// already held by a job of the workspace (a concurrent insert of the same
+/// key waits for the first to commit). A missing workspace or connection →
+/// `NotFound`; a taken id → `Conflict`.
+async fn insert_job(
+    conn: &mut PgConnection,
+    new: &QueuedJob,
+    job: &NewJob,
+    max_attempts: i32,
+) -> Result<bool> {
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO jobs ({JOB_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, NULL, NULL, NULL, $8, $9, $9) \
+         ON CONFLICT (workspace_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
+    ))
+    .bind(new.workspace)
+    .bind(new.id)
+    .bind(new.kind.as_str())
+    .bind(new.connection)
+    .bind(&job.payload)
+    .bind(max_attempts)
+    .bind(job.run_after)
+    .bind(job.dedupe_key.as_deref())
+    .bind(new.created_at)
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Ok(done) if done.rows_affected() == 0 => {
+            tracing::debug!(
+                workspace_id = %new.workspace,
+                dedupe_key = job.dedupe_key.as_deref(),
+                "job already enqueued"
+            );
+            Ok(false)
+        }
+        Ok(_) => Ok(true),
+        Err(e) if is_foreign_key_violation(&e) => Err(match new.connection {
+            Some(c) => Error::not_found("connection", c),
+            None => Error::not_found("workspace", new.workspace),
+        }),
+        Err(e) if is_unique_violation(&e) => {
+            Err(Error::conflict(format!("job {} already exists", new.id)))
+        }
+        Err(e) => Err(crate::errors::map_db_error(e, Some(new.workspace))),
     }
 }
 

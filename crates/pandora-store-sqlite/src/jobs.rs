@@ -56,43 +56,18 @@ const JOB_COLUMNS: &str = "workspace_id, id, kind, connection_id, payload, statu
 impl JobStore for SqliteStore {
     async fn enqueue_sync(&self, run: &SyncRun, job: &NewJob) -> Result<bool> {
         check_new_sync_job(run, job)?;
-        let payload = serde_json::to_string(&job.payload)?;
         let _turn = self.batch_turn().await;
         let mut tx = Immediate::begin(self.pool()).await?;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, NULL, NULL, NULL, ?8, ?9, ?9) \
-             ON CONFLICT (workspace_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
-        ))
-        .bind(id_to_sql(run.workspace_id))
-        .bind(id_to_sql(run.id))
-        .bind(JobKind::Sync.as_str())
-        .bind(id_to_sql(run.connection_id))
-        .bind(&payload)
-        .bind(i64::from(job.max_attempts))
-        .bind(time_to_sql(job.run_after))
-        .bind(job.dedupe_key.as_deref())
-        .bind(time_to_sql(run.created_at))
-        .execute(tx.conn())
-        .await;
-        match inserted {
-            Ok(done) if done.rows_affected() == 0 => {
-                tx.rollback().await?;
-                tracing::debug!(
-                    workspace_id = %run.workspace_id,
-                    dedupe_key = job.dedupe_key.as_deref(),
-                    "job already enqueued"
-                );
-                return Ok(false);
-            }
-            Ok(_) => {}
-            Err(e) if is_foreign_key_violation(&e) => {
-                return Err(Error::not_found("connection", run.connection_id));
-            }
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::conflict(format!("job {} already exists", run.id)));
-            }
-            Err(e) => return Err(db_error_in(run.workspace_id)(e)),
+        let new = QueuedJob {
+            workspace: run.workspace_id,
+            id: run.id,
+            kind: JobKind::Sync,
+            connection: Some(run.connection_id),
+            created_at: run.created_at,
+        };
+        if !insert_job(tx.conn(), &new, job).await? {
+            tx.rollback().await?;
+            return Ok(false);
         }
         match insert_run(tx.conn(), run).await? {
             Ok(()) => {
@@ -399,37 +374,18 @@ impl JobStore for SqliteStore {
 
     async fn enqueue_skill(&self, run: &SkillRun, job: &NewJob) -> Result<bool> {
         check_new_skill_job(run, job)?;
-        let payload = serde_json::to_string(&job.payload)?;
         let _turn = self.batch_turn().await;
         let mut tx = Immediate::begin(self.pool()).await?;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}) \
-             VALUES (?1, ?2, ?3, NULL, ?4, 'queued', 0, ?5, ?6, NULL, NULL, NULL, ?7, ?8, ?8) \
-             ON CONFLICT (workspace_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
-        ))
-        .bind(id_to_sql(run.workspace_id))
-        .bind(id_to_sql(run.id))
-        .bind(JobKind::Skill.as_str())
-        .bind(&payload)
-        .bind(i64::from(job.max_attempts))
-        .bind(time_to_sql(job.run_after))
-        .bind(job.dedupe_key.as_deref())
-        .bind(time_to_sql(run.started_at))
-        .execute(tx.conn())
-        .await;
-        match inserted {
-            Ok(done) if done.rows_affected() == 0 => {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            Ok(_) => {}
-            Err(e) if is_foreign_key_violation(&e) => {
-                return Err(Error::not_found("workspace", run.workspace_id));
-            }
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::conflict(format!("job {} already exists", run.id)));
-            }
-            Err(e) => return Err(db_error_in(run.workspace_id)(e)),
+        let new = QueuedJob {
+            workspace: run.workspace_id,
+            id: run.id,
+            kind: JobKind::Skill,
+            connection: None,
+            created_at: run.started_at,
+        };
+        if !insert_job(tx.conn(), &new, job).await? {
+            tx.rollback().await?;
+            return Ok(false);
         }
         insert_skill_run(tx.conn(), run).await?;
         tx.commit().await?;
@@ -598,6 +554,57 @@ impl Drop for Immediate {
         if !self.ended {
             self.conn.close_on_drop();
         }
+    }
+}
+
+/// The identity of a job to insert (the rest comes from its [`NewJob`]).
+struct QueuedJob {
+    workspace: Uuid,
+    id: Uuid,
+    kind: JobKind,
+    connection: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+/// Inserts a queued job; `false` (nothing inserted) when its dedupe key is
+/// already held by a job of the workspace. A missing workspace or
+/// connection → `NotFound`; a taken id → `Conflict`.
+async fn insert_job(conn: &mut SqliteConnection, new: &QueuedJob, job: &NewJob) -> Result<bool> {
+    let payload = serde_json::to_string(&job.payload)?;
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO jobs ({JOB_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, NULL, NULL, NULL, ?8, ?9, ?9) \
+         ON CONFLICT (workspace_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
+    ))
+    .bind(id_to_sql(new.workspace))
+    .bind(id_to_sql(new.id))
+    .bind(new.kind.as_str())
+    .bind(new.connection.map(id_to_sql))
+    .bind(&payload)
+    .bind(i64::from(job.max_attempts))
+    .bind(time_to_sql(job.run_after))
+    .bind(job.dedupe_key.as_deref())
+    .bind(time_to_sql(new.created_at))
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Ok(done) if done.rows_affected() == 0 => {
+            tracing::debug!(
+                workspace_id = %new.workspace,
+                dedupe_key = job.dedupe_key.as_deref(),
+                "job already enqueued"
+            );
+            Ok(false)
+        }
+        Ok(_) => Ok(true),
+        Err(e) if is_foreign_key_violation(&e) => Err(match new.connection {
+            Some(c) => Error::not_found("connection", c),
+            None => Error::not_found("workspace", new.workspace),
+        }),
+        Err(e) if is_unique_violation(&e) => {
+            Err(Error::conflict(format!("job {} already exists", new.id)))
+        }
+        Err(e) => Err(db_error_in(new.workspace)(e)),
     }
 }
 
