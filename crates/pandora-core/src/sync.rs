@@ -176,6 +176,15 @@ impl EngineSink<'_> {
     /// is what it will be written over.
     async fn settle_overlapping(&mut self, keys: &HashSet<u64>) -> Result<()> {
         let committed = self.written.borrow().pages;
+        // Forget the keys of committed pages (memory holds the uncommitted
+        // pages' keys only).
+        while self
+            .unsettled
+            .front()
+            .is_some_and(|(seq, _)| *seq < committed)
+        {
+            self.unsettled.pop_front();
+        }
         let last_overlapping = self
             .unsettled
             .iter()
