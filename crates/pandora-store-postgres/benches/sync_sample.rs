@@ -13,6 +13,13 @@
 //! cargo bench -p pandora-store-postgres --bench sync_sample
 //! PANDORA_BENCH_DEALS=100000 cargo bench -p pandora-store-postgres --bench sync_sample
 //! ```
+//!
+//! Last measured at 1,000,000 deals (2 shared cores, load average 1.4–2.4,
+//! one page write in flight): 6,739,703 records + 5,703,684 field-history
+//! rows = 12,443,387 rows in 845.5 s = 7,971 records/s, 14,717 rows/s, peak
+//! RSS 210 MB (the engine then kept every page's keys; fixed since);
+//! incremental day 1: 39,117 records in 6.89 s. Before: 699.7 s, 9,632
+//! records/s, 17,784 rows/s, 36 MB.
 
 mod common;
 
