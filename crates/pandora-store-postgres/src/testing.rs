@@ -304,32 +304,37 @@ impl RunAs {
     }
 }
 
-fn start_local_server() -> Result<Server, String> {
-    let bindir = find_bindir().ok_or_else(|| NOT_FOUND.to_string())?;
-    let run_as = if is_root() {
-        RunAs::Postgres {
-            wrapper: postgres_user_wrapper()?,
-        }
-    } else {
-        RunAs::Me
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("pandora-pg-")
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary directory for PostgreSQL: {e}"))?
-        .keep();
-    if let RunAs::Postgres { .. } = run_as {
-        let (uid, gid) = postgres_ids()?;
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
-            .map_err(|e| format!("cannot hand {} to the postgres user: {e}", dir.display()))?;
+impl RunAs {
+    /// Who runs the test server: the `postgres` user when this process is
+    /// root (PostgreSQL refuses to run as root), else this user.
+    fn for_tests() -> Result<RunAs, String> {
+        Ok(if is_root() {
+            RunAs::Postgres {
+                wrapper: postgres_user_wrapper()?,
+            }
+        } else {
+            RunAs::Me
+        })
     }
-    let data = dir.join("data");
 
+    /// Hands `dir` to the user the server runs as.
+    fn own(&self, dir: &Path) -> Result<(), String> {
+        if let RunAs::Postgres { .. } = self {
+            let (uid, gid) = postgres_ids()?;
+            std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+                .map_err(|e| format!("cannot hand {} to the postgres user: {e}", dir.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates a cluster in `data` (superuser `postgres`, trust auth, UTF-8, no locale).
+fn init_cluster(run_as: &RunAs, bindir: &Path, dir: &Path, data: &Path) -> Result<(), String> {
     let out = run_as
         .command(&bindir.join("initdb"))
-        .current_dir(&dir)
+        .current_dir(dir)
         .arg("-D")
-        .arg(&data)
+        .arg(data)
         .args([
             "-U",
             "postgres",
@@ -341,7 +346,34 @@ fn start_local_server() -> Result<Server, String> {
         ])
         .output()
         .map_err(|e| format!("cannot run initdb: {e}"))?;
-    check(&out, "initdb")?;
+    check(&out, "initdb")
+}
+
+/// Why `pg_ctl start` failed (its stderr and the log's tail), and whether
+/// the port was taken (worth another try on another port).
+fn start_failure(out: &std::process::Output, dir: &Path) -> (String, bool) {
+    let log = fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+    let error = format!(
+        "pg_ctl start failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        tail(&log, 20)
+    );
+    let port_taken = log.contains("could not bind") || log.contains("already in use");
+    (error, port_taken)
+}
+
+fn start_local_server() -> Result<Server, String> {
+    let bindir = find_bindir().ok_or_else(|| NOT_FOUND.to_string())?;
+    let run_as = RunAs::for_tests()?;
+    let dir = tempfile::Builder::new()
+        .prefix("pandora-pg-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory for PostgreSQL: {e}"))?
+        .keep();
+    run_as.own(&dir)?;
+    let data = dir.join("data");
+
+    init_cluster(&run_as, &bindir, &dir, &data)?;
 
     let mut last_error = String::new();
     for _ in 0..5 {
@@ -367,13 +399,9 @@ fn start_local_server() -> Result<Server, String> {
                 kept: None,
             });
         }
-        let log = fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
-        last_error = format!(
-            "pg_ctl start failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            tail(&log, 20)
-        );
-        if !log.contains("could not bind") && !log.contains("already in use") {
+        let port_taken;
+        (last_error, port_taken) = start_failure(&out, &dir);
+        if !port_taken {
             break;
         }
     }
@@ -384,41 +412,15 @@ fn start_local_server() -> Result<Server, String> {
 /// Starts the cluster kept in `dir` (initialising it on first use).
 fn start_kept_server(dir: &Path) -> Result<Server, String> {
     let bindir = find_bindir().ok_or_else(|| NOT_FOUND.to_string())?;
-    let run_as = if is_root() {
-        RunAs::Postgres {
-            wrapper: postgres_user_wrapper()?,
-        }
-    } else {
-        RunAs::Me
-    };
+    let run_as = RunAs::for_tests()?;
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let dir = dir
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
-    if let RunAs::Postgres { .. } = run_as {
-        let (uid, gid) = postgres_ids()?;
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
-            .map_err(|e| format!("cannot hand {} to the postgres user: {e}", dir.display()))?;
-    }
+    run_as.own(&dir)?;
     let data = dir.join("data");
     if !data.join("PG_VERSION").is_file() {
-        let out = run_as
-            .command(&bindir.join("initdb"))
-            .current_dir(&dir)
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ])
-            .output()
-            .map_err(|e| format!("cannot run initdb: {e}"))?;
-        check(&out, "initdb")?;
+        init_cluster(&run_as, &bindir, &dir, &data)?;
         // The port is given at each start (`-p`), so the settings are written once.
         write_settings(&data, &dir, 5432)?;
     }
@@ -447,13 +449,9 @@ fn start_kept_server(dir: &Path) -> Result<Server, String> {
                 kept: Some(dir),
             });
         }
-        let log = fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
-        last_error = format!(
-            "pg_ctl start failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            tail(&log, 20)
-        );
-        if !log.contains("could not bind") && !log.contains("already in use") {
+        let port_taken;
+        (last_error, port_taken) = start_failure(&out, &dir);
+        if !port_taken {
             break;
         }
     }
